@@ -1,0 +1,32 @@
+# make run: serve on 127.0.0.1:8000.  make test: pytest, then the Bruno collection.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test pytest bruno clean
+
+run: $(PY_STAMP)
+	$(BIN)/python app.py
+
+test: pytest bruno
+
+pytest: $(PY_STAMP)
+	$(BIN)/python -m pytest
+
+bruno: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/python tests/run_bruno.py
+
+# Pinned installs: requirements.lock pins every Python package, package-lock.json the Bruno CLI.
+$(PY_STAMP): setup.cfg pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache

@@ -1,0 +1,42 @@
+"""jobsapi: work jobs over HTTP and a cron scheduler for maintenance tasks."""
+
+from flask import Flask
+
+from . import auth, cli, database, rest
+from .accounts import ensure_admin
+from .config import from_env
+from .resources import auth as auth_resource
+from .resources import health, jobs, users
+
+BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp)
+
+
+def create_app(config=None):
+    """Build the service: configuration, extensions, blueprints, CLI, first admin."""
+    app = Flask(__name__)
+    app.config.update(from_env())
+    app.config.update(config or {})
+    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["JOBSAPI_MAX_BODY"])
+    app.json.sort_keys = False
+
+    database.init_app(app)
+    auth.init_app(app)
+    api = rest.init_app(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    cli.init_app(app)
+    bootstrap_admin(app)
+    return app
+
+
+def bootstrap_admin(app):
+    """On an empty database, create the user `admin`; print its password if generated."""
+    with database.db.connection_context():
+        generated = ensure_admin(app.config.get("JOBSAPI_ADMIN_PASSWORD"))
+    if generated:
+        print(
+            "Created the user 'admin' with the generated password: "
+            f"{generated}\n(shown once; set JOBSAPI_ADMIN_PASSWORD before the first start "
+            "to choose it)",
+            flush=True,
+        )

@@ -1,0 +1,151 @@
+"""Accounts: users, passwords, login lockout, and rotating refresh tokens."""
+
+import hashlib
+import math
+import secrets
+from datetime import timedelta
+
+import peewee as pw
+from flask import current_app
+from flask_jwt_extended import create_access_token
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .database import db
+from .errors import Conflict, RateLimited, Unauthorized
+from .models import LoginFailure, RefreshToken, User
+from .timeutil import utcnow
+
+BAD_CREDENTIALS = "Invalid username or password."
+BAD_REFRESH = "Invalid or expired refresh token."
+# Compared against when the username is unknown, so both paths cost the same.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash_token(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_user(username, password, role="client", permissions=(), now=None):
+    """Create a user; a taken username is a Conflict."""
+    try:
+        with db.atomic("IMMEDIATE"):
+            return User.create(
+                username=username,
+                password_hash=generate_password_hash(password),
+                role=role,
+                permissions=sorted(set(permissions)),
+                disabled=False,
+                created_at=now or utcnow(),
+            )
+    except pw.IntegrityError:
+        raise Conflict(f"Username already exists: {username}") from None
+
+
+def update_user(user, changes):
+    """Apply role, permissions, disabled and password changes to a user."""
+    if "password" in changes:
+        user.password_hash = generate_password_hash(changes["password"])
+    for field in ("role", "disabled"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    if "permissions" in changes:
+        user.permissions = sorted(set(changes["permissions"]))
+    with db.atomic("IMMEDIATE"):
+        user.save()
+        if user.disabled:
+            _revoke(RefreshToken.user == user, utcnow())
+    return user
+
+
+def ensure_admin(password=None, now=None):
+    """On an empty users table, create `admin`; return the generated password, if any."""
+    with db.atomic("IMMEDIATE"):
+        if User.select().exists():
+            return None
+        generated = None if password else secrets.token_urlsafe(16)
+        User.create(
+            username="admin",
+            password_hash=generate_password_hash(password or generated),
+            role="admin",
+            permissions=[],
+            disabled=False,
+            created_at=now or utcnow(),
+        )
+    return generated
+
+
+def authenticate(username, password, now=None):
+    """Return the user for good credentials; count failures and lock out repeated ones."""
+    now = now or utcnow()
+    config = current_app.config
+    window = timedelta(minutes=config["JOBSAPI_LOGIN_WINDOW_MINUTES"])
+    limit = config["JOBSAPI_LOGIN_MAX_FAILURES"]
+    recent = list(
+        LoginFailure.select(LoginFailure.failed_at)
+        .where((LoginFailure.username == username) & (LoginFailure.failed_at > now - window))
+        .order_by(LoginFailure.failed_at.desc())
+        .limit(limit)
+    )
+    if len(recent) >= limit:
+        retry_after = math.ceil((recent[-1].failed_at + window - now).total_seconds())
+        raise RateLimited("Too many failed logins; try again later.", max(retry_after, 1))
+    user = User.get_or_none(User.username == username)
+    valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    if not user or not valid or user.disabled:
+        with db.atomic("IMMEDIATE"):
+            LoginFailure.delete().where(
+                (LoginFailure.username == username) & (LoginFailure.failed_at <= now - window)
+            ).execute()
+            LoginFailure.create(username=username, failed_at=now)
+        raise Unauthorized(BAD_CREDENTIALS)
+    LoginFailure.delete().where(LoginFailure.username == username).execute()
+    return user
+
+
+def issue_tokens(user, family=None, now=None):
+    """A new access token and a new refresh token (in `family`, or a new chain)."""
+    now = now or utcnow()
+    config = current_app.config
+    refresh = secrets.token_urlsafe(32)
+    RefreshToken.create(
+        user=user,
+        family=family or secrets.token_hex(16),
+        token_hash=_hash_token(refresh),
+        created_at=now,
+        expires_at=now + timedelta(days=config["JOBSAPI_REFRESH_TOKEN_DAYS"]),
+    )
+    return {
+        "accessToken": create_access_token(identity=str(user.id)),
+        "refreshToken": refresh,
+        "tokenType": "Bearer",
+        "expiresIn": int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "user": user,
+    }
+
+
+def refresh_tokens(token, now=None):
+    """Rotate a refresh token; reuse of a revoked one revokes its whole chain."""
+    now = now or utcnow()
+    with db.atomic("IMMEDIATE"):
+        stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
+        if stored is not None and stored.revoked_at is not None:
+            # A rotated token came back: someone holds a copy. End the chain (committed).
+            _revoke(RefreshToken.family == stored.family, now)
+        elif stored is not None and stored.expires_at > now and not stored.user.disabled:
+            _revoke(RefreshToken.id == stored.id, now)
+            return issue_tokens(stored.user, family=stored.family, now=now)
+    raise Unauthorized(BAD_REFRESH)
+
+
+def logout(token, now=None):
+    """Revoke the refresh token's chain; an unknown token is not an error."""
+    now = now or utcnow()
+    with db.atomic("IMMEDIATE"):
+        stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
+        if stored is not None:
+            _revoke(RefreshToken.family == stored.family, now)
+    return stored.user if stored else None
+
+
+def _revoke(condition, now):
+    RefreshToken.update(revoked_at=now).where(condition & RefreshToken.revoked_at.is_null()).execute()

@@ -1,0 +1,123 @@
+"""JWT wiring, the current user, permission checks and the app's secret key."""
+
+import functools
+import os
+import secrets
+from datetime import timedelta
+
+from flask import jsonify
+from flask_jwt_extended import JWTManager, current_user, jwt_required
+from flask_smorest import abort
+
+from .errors import error_body
+from .models import User
+
+jwt = JWTManager()
+
+PERMISSIONS = ("settings.update", "activities.read", "users.manage")
+ROLES = ("admin", "client")
+
+
+def init_app(app):
+    """Configure token lifetimes and the secret key, then bind flask-jwt-extended."""
+    key = app.config.get("JOBSAPI_SECRET_KEY") or load_secret_key(app.config["JOBSAPI_DATABASE"])
+    app.config["SECRET_KEY"] = key
+    app.config["JWT_SECRET_KEY"] = key
+    app.config.setdefault("JWT_ALGORITHM", "HS256")
+    app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
+    app.config.setdefault(
+        "JWT_ACCESS_TOKEN_EXPIRES", timedelta(minutes=app.config["JOBSAPI_ACCESS_TOKEN_MINUTES"])
+    )
+    jwt.init_app(app)
+
+
+def load_secret_key(database_path):
+    """Read the key kept beside the database, creating it (mode 0600) on first use."""
+    directory = os.path.dirname(os.path.abspath(database_path)) if database_path != ":memory:" else "."
+    path = os.path.join(directory, "secret_key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def has_permission(user, permission):
+    """Admins hold every permission; clients hold those granted to them."""
+    return user.role == "admin" or permission in (user.permissions or [])
+
+
+def is_admin(user):
+    return user.role == "admin"
+
+
+def permission_required(permission):
+    """Require a valid access token whose user holds `permission` (else 401 / 403)."""
+
+    def decorator(func):
+        @functools.wraps(func)
+        @jwt_required()
+        def wrapper(*args, **kwargs):
+            if not has_permission(current_user, permission):
+                abort(403, message=f"This action requires the '{permission}' permission.")
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _unauthorized(message):
+    response = jsonify(error_body(401, message))
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@jwt.user_lookup_loader
+def load_user(_header, payload):
+    """The token's user, or None (then 401) when it no longer exists or is disabled."""
+    try:
+        user_id = int(payload["sub"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return User.get_or_none((User.id == user_id) & (User.disabled == False))  # noqa: E712
+
+
+@jwt.user_lookup_error_loader
+def user_lookup_error(_header, _payload):
+    return _unauthorized("The token's user is unknown or disabled.")
+
+
+@jwt.unauthorized_loader
+def missing_token(_reason):
+    return _unauthorized("Missing access token (Authorization: Bearer <token>).")
+
+
+@jwt.invalid_token_loader
+def invalid_token(_reason):
+    return _unauthorized("Invalid access token.")
+
+
+@jwt.expired_token_loader
+def expired_token(_header, _payload):
+    return _unauthorized("The access token has expired.")
+
+
+@jwt.revoked_token_loader
+def revoked_token(_header, _payload):
+    return _unauthorized("The access token has been revoked.")
+
+
+@jwt.token_verification_failed_loader
+def failed_token(_header, _payload):
+    return _unauthorized("Invalid access token.")
+
+
+@jwt.needs_fresh_token_loader
+def stale_token(_header, _payload):
+    return _unauthorized("A fresh access token is required.")

@@ -1,0 +1,57 @@
+"""`flask users ...`: create, list and disable users from the command line."""
+
+import click
+from flask.cli import AppGroup
+
+from . import accounts
+from .auth import PERMISSIONS, ROLES
+from .database import db
+from .errors import Conflict
+from .models import User
+
+users_cli = AppGroup("users", help="Manage users.")
+
+
+def init_app(app):
+    app.cli.add_command(users_cli)
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="client", show_default=True)
+@click.option("--permission", "permissions", multiple=True, type=click.Choice(PERMISSIONS),
+              help="Grant a permission (repeatable).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when not given.")
+def create_user(username, role, permissions, password):
+    """Create a user."""
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    with db.connection_context():
+        try:
+            user = accounts.create_user(username, password, role, permissions)
+        except Conflict as error:
+            raise click.ClickException(error.message) from None
+    click.echo(f"Created {user.role} '{user.username}' (id {user.id}).")
+
+
+@users_cli.command("list")
+def list_users():
+    """List users."""
+    with db.connection_context():
+        for user in User.select().order_by(User.id):
+            state = "disabled" if user.disabled else "active"
+            perms = ",".join(user.permissions) or "-"
+            click.echo(f"{user.id}\t{user.username}\t{user.role}\t{state}\t{perms}")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def disable_user(username):
+    """Disable a user (their tokens stop working)."""
+    with db.connection_context():
+        user = User.get_or_none(User.username == username)
+        if user is None:
+            raise click.ClickException(f"No such user: {username}")
+        accounts.update_user(user, {"disabled": True})
+    click.echo(f"Disabled '{username}'.")

@@ -1,0 +1,55 @@
+"""Configuration: class defaults, overridden by JOBSAPI_* environment variables."""
+
+import os
+
+
+def _csv(value):
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Config:
+    """Defaults; every key can be overridden by an environment variable of the same name."""
+
+    JOBSAPI_HOST = "127.0.0.1"
+    JOBSAPI_PORT = 8000
+    JOBSAPI_THREADS = 8
+    JOBSAPI_DATABASE = "var/jobsapi.db"
+    JOBSAPI_SECRET_KEY = None  # unset: generated once and kept beside the database
+    JOBSAPI_ADMIN_PASSWORD = None  # unset: generated and printed once on first start
+    JOBSAPI_MAX_BATCH = 1000
+    JOBSAPI_MAX_BODY = 16 * 1024 * 1024
+    JOBSAPI_MODELS = []  # empty: any model name is accepted
+    JOBSAPI_OPERATIONS = []  # empty: any operation name is accepted
+    JOBSAPI_ACCESS_TOKEN_MINUTES = 15
+    JOBSAPI_REFRESH_TOKEN_DAYS = 30
+    JOBSAPI_LOGIN_MAX_FAILURES = 5
+    JOBSAPI_LOGIN_WINDOW_MINUTES = 15
+    JOBSAPI_LOG_LEVEL = "INFO"
+
+    # How each overridable key is parsed from its environment string.
+    PARSERS = {
+        "JOBSAPI_PORT": int,
+        "JOBSAPI_THREADS": int,
+        "JOBSAPI_MAX_BATCH": int,
+        "JOBSAPI_MAX_BODY": int,
+        "JOBSAPI_MODELS": _csv,
+        "JOBSAPI_OPERATIONS": _csv,
+        "JOBSAPI_ACCESS_TOKEN_MINUTES": int,
+        "JOBSAPI_REFRESH_TOKEN_DAYS": int,
+        "JOBSAPI_LOGIN_MAX_FAILURES": int,
+        "JOBSAPI_LOGIN_WINDOW_MINUTES": int,
+    }
+
+
+def from_env(environ=None):
+    """Return the configuration as a dict: class defaults updated from the environment."""
+    environ = os.environ if environ is None else environ
+    config = {key: getattr(Config, key) for key in dir(Config) if key.startswith("JOBSAPI_")}
+    for key in config:
+        if environ.get(key) not in (None, ""):
+            parse = Config.PARSERS.get(key, str)
+            try:
+                config[key] = parse(environ[key])
+            except ValueError:
+                raise SystemExit(f"invalid value for {key}: {environ[key]!r}") from None
+    return config

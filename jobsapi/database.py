@@ -1,0 +1,64 @@
+"""The database handle, its per-request lifecycle, and applying schema.sql."""
+
+import os
+import pathlib
+
+import peewee as pw
+
+SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_VERSION = 1
+
+# Upgrade steps: UPGRADES[n] turns a version n-1 database into version n.
+UPGRADES = {}
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 10000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+}
+
+db = pw.SqliteDatabase(None, pragmas=PRAGMAS)
+
+
+def init_app(app):
+    """Bind the database to the app's file, bring its schema up to date, open per request."""
+    path = app.config["JOBSAPI_DATABASE"]
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    db.init(path, pragmas=PRAGMAS, timeout=10)
+    with db.connection_context():
+        apply_schema(db)
+    app.before_request(open_connection)
+    app.teardown_appcontext(close_connection)
+    app.extensions["jobsapi.db"] = db
+
+
+def open_connection():
+    """Open this thread's connection for the request."""
+    db.connect(reuse_if_open=True)
+
+
+def close_connection(exc):
+    """Close this thread's connection after the request."""
+    if not db.is_closed():
+        db.close()
+
+
+def apply_schema(database):
+    """Create the schema on an empty database, or run the upgrade steps it lacks."""
+    version = database.execute_sql("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        database.connection().executescript(SCHEMA_PATH.read_text())
+        return
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this code ({SCHEMA_VERSION})"
+        )
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        with database.atomic("IMMEDIATE"):
+            current = database.execute_sql("PRAGMA user_version").fetchone()[0]
+            if current < step:  # another process may have upgraded meanwhile
+                for statement in UPGRADES[step]:
+                    database.execute_sql(statement)
+                database.execute_sql(f"PRAGMA user_version = {step}")

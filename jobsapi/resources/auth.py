@@ -1,0 +1,55 @@
+"""Login, token refresh, logout and the current user (/api/auth)."""
+
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from .. import accounts
+from ..rest import Blueprint
+from ..schemas.accounts import LoginSchema, RefreshTokenSchema, TokenPairSchema, UserSchema
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication")
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.errors(401, 415)
+    @blp.alt_response(
+        429,
+        response="TOO_MANY_REQUESTS",
+        headers={"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    )
+    def post(self, credentials):
+        """Log in: an access token and a refresh token"""
+        user = accounts.authenticate(credentials["username"], credentials["password"])
+        return accounts.issue_tokens(user)
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.arguments(RefreshTokenSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.errors(401, 415)
+    def post(self, body):
+        """Exchange a refresh token for a new pair (the old one is revoked)"""
+        return accounts.refresh_tokens(body["refreshToken"])
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.arguments(RefreshTokenSchema)
+    @blp.response(204)
+    @blp.errors(415)
+    def post(self, body):
+        """Log out: revoke the refresh token and its chain"""
+        accounts.logout(body["refreshToken"])
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.login_required()
+    @blp.response(200, UserSchema)
+    def get(self):
+        """The current user"""
+        return current_user

@@ -1,0 +1,134 @@
+"""Work jobs (/jobs): single and all-or-nothing batch routes, list and summary."""
+
+from urllib.parse import urlencode
+
+from flask import request
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from .. import workjobs
+from ..errors import InvalidInput
+from ..ids import JOB_ID_RE
+from ..rest import Blueprint
+from ..schemas.jobs import (
+    JobBatchCreateSchema,
+    JobBatchDeleteSchema,
+    JobBatchUpdateSchema,
+    JobCreateSchema,
+    JobFilterArgs,
+    JobListArgs,
+    JobSchema,
+    JobSummarySchema,
+    JobUpdateSchema,
+)
+
+blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Work jobs")
+
+LINK_HEADER = {
+    "Link": {
+        "description": 'Present when more jobs follow: <url>; rel="next"',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _checked_id(job_id):
+    if not JOB_ID_RE.match(job_id):
+        raise InvalidInput("Invalid jobId: use 24 lowercase hexadecimal characters.")
+    return job_id
+
+
+def _filters(args):
+    filters = dict(args)
+    if current_user.role != "admin":
+        filters.pop("client_id", None)  # clients only ever see their own jobs anyway
+    return filters
+
+
+def _next_link(last_id):
+    params = [(key, value) for key, value in request.args.items(multi=True) if key != "after"]
+    return f'<{request.base_url}?{urlencode(params + [("after", last_id)])}>; rel="next"'
+
+
+@blp.route("")
+class Jobs(MethodView):
+    @blp.login_required()
+    @blp.arguments(JobListArgs, location="query")
+    @blp.response(200, JobSchema(many=True), headers=LINK_HEADER)
+    def get(self, args):
+        """List jobs, newest first, a page at a time"""
+        limit, after = args.pop("limit"), args.pop("after", None)
+        page, more = workjobs.list_jobs(current_user, _filters(args), limit, after)
+        headers = {"Link": _next_link(page[-1].id)} if more else {}
+        return page, headers
+
+    @blp.login_required()
+    @blp.arguments(JobCreateSchema)
+    @blp.response(201, JobSchema)
+    @blp.errors(415)
+    def post(self, body):
+        """Create a job (status PENDING, owned by the caller)"""
+        return workjobs.create_jobs(current_user, [body])[0]
+
+
+@blp.route("/batch")
+class JobsBatch(MethodView):
+    @blp.login_required()
+    @blp.arguments(JobBatchCreateSchema)
+    @blp.response(201, JobSchema(many=True))
+    @blp.errors(413, 415)
+    def post(self, body):
+        """Create several jobs, all or nothing"""
+        return workjobs.create_jobs(current_user, body["jobs"])
+
+    @blp.login_required()
+    @blp.arguments(JobBatchUpdateSchema)
+    @blp.response(200, JobSchema(many=True))
+    @blp.errors(413, 415)
+    def patch(self, body):
+        """Update several jobs, all or nothing"""
+        return workjobs.update_jobs(current_user, body["jobs"])
+
+    @blp.login_required()
+    @blp.arguments(JobBatchDeleteSchema)
+    @blp.response(204)
+    @blp.errors(413, 415)
+    def delete(self, body):
+        """Delete several jobs (soft delete), all or nothing"""
+        workjobs.delete_jobs(current_user, body["job_ids"])
+
+
+@blp.route("/summary")
+class JobsSummary(MethodView):
+    @blp.login_required()
+    @blp.arguments(JobFilterArgs, location="query")
+    @blp.response(200, JobSummarySchema)
+    def get(self, args):
+        """Count jobs per status (same filters as the list)"""
+        return workjobs.summarize(current_user, _filters(args))
+
+
+@blp.route("/<job_id>")
+class JobById(MethodView):
+    @blp.login_required()
+    @blp.response(200, JobSchema)
+    @blp.errors(400, 404)
+    def get(self, job_id):
+        """Get a job"""
+        return workjobs.get_job(current_user, _checked_id(job_id))
+
+    @blp.login_required()
+    @blp.arguments(JobUpdateSchema)
+    @blp.response(200, JobSchema)
+    @blp.errors(404, 409, 415)
+    def patch(self, changes, job_id):
+        """Update a job: status (by the state table), fields, results"""
+        change = {**changes, "job_id": _checked_id(job_id)}
+        return workjobs.update_jobs(current_user, [change], single=True)[0]
+
+    @blp.login_required()
+    @blp.response(204)
+    @blp.errors(400, 404)
+    def delete(self, job_id):
+        """Delete a job (soft delete)"""
+        workjobs.delete_jobs(current_user, [_checked_id(job_id)], single=True)

@@ -1,0 +1,143 @@
+"""flask-smorest bound to the service's conventions: 400 for bad input, one error shape."""
+
+import http
+import json
+import logging
+
+import flask_smorest
+import marshmallow as ma
+import peewee as pw
+from flask_jwt_extended import jwt_required
+from webargs.flaskparser import FlaskParser, abort
+
+from .auth import permission_required
+from .errors import ServiceError, batch_message, error_body, first_message
+
+log = logging.getLogger(__name__)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_json_loads(data):
+    """json.loads that refuses NaN and Infinity, which are not JSON."""
+    return json.loads(data, parse_constant=_reject_constant)
+
+
+class Parser(FlaskParser):
+    """Request parser: JSON bodies only, strict JSON, 400 with one error shape."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        body = req.get_data(cache=True)
+        if not body:
+            return ma.missing
+        if not req.is_json:
+            abort(415, message="Request body must be JSON (Content-Type: application/json).")
+        try:
+            return strict_json_loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            abort(400, message="Request body is not valid JSON.")
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.normalized_messages()
+        location = "query" if "query" in messages else "json"
+        errors = messages.get(location, messages)
+        message = "Invalid query parameters." if location == "query" else "Invalid request body."
+        batch_field = getattr(schema, "BATCH_FIELD", None)
+        items = errors.get(batch_field) if isinstance(errors, dict) and batch_field else None
+        if isinstance(items, dict) and items and all(isinstance(k, int) for k in items):
+            numbered = {str(index + 1): items[index] for index in sorted(items)}
+            first = min(items)
+            errors = {**errors, batch_field: numbered}
+            message = batch_message(first + 1, items[first])
+        elif isinstance(errors, dict) and errors:
+            message = f"{message[:-1]}: {first_message(errors)}"
+        abort(400, message=message, errors=errors)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A blueprint whose arguments answer bad input with 400."""
+
+    ARGUMENTS_PARSER = Parser()
+
+    def errors(self, *codes):
+        """Document error responses (the one error shape) for a view."""
+
+        def decorator(func):
+            for code in codes:
+                func = self.alt_response(code, response=http.HTTPStatus(code).name)(func)
+            return func
+
+        return decorator
+
+    def login_required(self, permission=None):
+        """Require a valid access token (401) and, if given, a permission (403); documented."""
+
+        def decorator(func):
+            guarded = permission_required(permission)(func) if permission else jwt_required()(func)
+            guarded = self.doc(security=[{"bearerAuth": []}])(guarded)
+            return self.errors(401, 403)(guarded) if permission else self.errors(401)(guarded)
+
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    """The API: every error, raised anywhere, leaves in the one error shape."""
+
+    def _register_error_handlers(self):
+        super()._register_error_handlers()
+        self._app.register_error_handler(ServiceError, self.handle_service_error)
+        self._app.register_error_handler(pw.OperationalError, self.handle_database_busy)
+        self._app.register_error_handler(pw.IntegrityError, self.handle_integrity_error)
+
+    def handle_http_exception(self, error):
+        data = getattr(error, "data", None) or {}
+        body = error_body(error.code, data.get("message") or error.description, data.get("errors"))
+        headers = dict(data.get("headers") or {})
+        if error.code == 405 and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return body, error.code, headers
+
+    @staticmethod
+    def handle_service_error(error):
+        headers = {}
+        if getattr(error, "retry_after", None):
+            headers["Retry-After"] = str(error.retry_after)
+        return error_body(error.code, error.message, error.errors), error.code, headers
+
+    @staticmethod
+    def handle_database_busy(error):
+        log.warning("database unavailable: %s", error)
+        body = error_body(503, "The database is busy; retry shortly.")
+        return body, 503, {"Retry-After": "1"}
+
+    @staticmethod
+    def handle_integrity_error(error):
+        log.warning("integrity error: %s", error)
+        return error_body(409, "The change conflicts with stored data."), 409
+
+
+def init_app(app):
+    """A flask-smorest Api for this app, with its OpenAPI settings and bearer scheme."""
+    app.config.setdefault("API_TITLE", "jobsapi")
+    app.config.setdefault("API_VERSION", "1.0.0")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault(
+        "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    )
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {"description": "Work jobs and scheduled maintenance tasks."},
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    return api

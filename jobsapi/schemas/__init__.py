@@ -1,0 +1,1 @@
+"""Marshmallow schemas: what every request body and response looks like."""
