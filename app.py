@@ -8,6 +8,7 @@ import waitress
 
 from jobsapi import create_app
 from jobsapi.accesslog import AccessLog
+from jobsapi.scheduling import scheduler
 
 
 def _exit_on_sigterm(signum, frame):
@@ -27,6 +28,8 @@ def main():
     host, port = app.config["JOBSAPI_HOST"], app.config["JOBSAPI_PORT"]
     logging.getLogger("jobsapi").info("serving on http://%s:%s", host, port)
     try:
+        if app.config["JOBSAPI_SCHEDULER"]:
+            scheduler.start()
         waitress.serve(
             AccessLog(app),
             host=host,
@@ -35,6 +38,7 @@ def main():
             ident="jobsapi",
         )
     finally:
+        scheduler.stop()
         logging.getLogger("jobsapi").info("stopped")
 
 

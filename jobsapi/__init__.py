@@ -2,13 +2,13 @@
 
 from flask import Flask
 
-from . import auth, cli, database, rest
+from . import auth, cli, database, rest, scheduling
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
-from .resources import health, jobs, users
+from .resources import activities, health, jobs, scheduled, users
 
-BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp)
+BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp, scheduled.blp, activities.blp)
 
 
 def create_app(config=None):
@@ -21,6 +21,7 @@ def create_app(config=None):
 
     database.init_app(app)
     auth.init_app(app)
+    scheduling.init_app(app)
     api = rest.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -25,6 +25,14 @@ class Config:
     JOBSAPI_LOGIN_MAX_FAILURES = 5
     JOBSAPI_LOGIN_WINDOW_MINUTES = 15
     JOBSAPI_LOG_LEVEL = "INFO"
+    JOBSAPI_SCHEDULER = True  # run the scheduler thread in `make run` / app.py
+    JOBSAPI_TIMEZONE = "UTC"
+    JOBSAPI_SCHEDULER_THREADS = 4
+    JOBSAPI_MISFIRE_GRACE = 3600  # seconds
+    JOBSAPI_SHUTDOWN_GRACE = 30  # seconds
+    JOBSAPI_SCHEDULER_LEASE = 30  # seconds without heartbeat before a run is interrupted
+    JOBSAPI_PURGE_AFTER_DAYS = 30
+    JOBSAPI_LOG_RETENTION_DAYS = 30
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -38,6 +46,13 @@ class Config:
         "JOBSAPI_REFRESH_TOKEN_DAYS": int,
         "JOBSAPI_LOGIN_MAX_FAILURES": int,
         "JOBSAPI_LOGIN_WINDOW_MINUTES": int,
+        "JOBSAPI_SCHEDULER": lambda value: value.lower() not in ("0", "false", "no", "off"),
+        "JOBSAPI_SCHEDULER_THREADS": int,
+        "JOBSAPI_MISFIRE_GRACE": float,
+        "JOBSAPI_SHUTDOWN_GRACE": float,
+        "JOBSAPI_SCHEDULER_LEASE": float,
+        "JOBSAPI_PURGE_AFTER_DAYS": int,
+        "JOBSAPI_LOG_RETENTION_DAYS": int,
     }
 
 

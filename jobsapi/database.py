@@ -6,10 +6,14 @@ import pathlib
 import peewee as pw
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# Upgrade steps: UPGRADES[n] turns a version n-1 database into version n.
-UPGRADES = {}
+# Upgrade steps: UPGRADES[n] holds the statements that turn a version n-1 database into
+# version n, run before schema.sql is applied again (its statements are idempotent, so
+# purely additive steps, such as new tables and indexes, need no statements here).
+UPGRADES = {
+    2: [],  # version 2 added the scheduler tables and the activity log
+}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -55,10 +59,12 @@ def apply_schema(database):
         raise RuntimeError(
             f"database schema version {version} is newer than this code ({SCHEMA_VERSION})"
         )
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        with database.atomic("IMMEDIATE"):
-            current = database.execute_sql("PRAGMA user_version").fetchone()[0]
-            if current < step:  # another process may have upgraded meanwhile
-                for statement in UPGRADES[step]:
-                    database.execute_sql(statement)
-                database.execute_sql(f"PRAGMA user_version = {step}")
+    if version == SCHEMA_VERSION:
+        return
+    with database.atomic("IMMEDIATE"):
+        current = database.execute_sql("PRAGMA user_version").fetchone()[0]
+        for step in range(current + 1, SCHEMA_VERSION + 1):  # another process may be done
+            for statement in UPGRADES[step]:
+                database.execute_sql(statement)
+    if current < SCHEMA_VERSION:
+        database.connection().executescript(SCHEMA_PATH.read_text())

@@ -79,4 +79,19 @@ class Job(BaseModel):
         table_name = "jobs"
 
 
-MODELS = [User, RefreshToken, LoginFailure, Job]
+class Activity(BaseModel):
+    user_id = pw.IntegerField(null=True)
+    username = pw.TextField(null=True)
+    action = pw.TextField()
+    resource = pw.TextField(null=True)
+    resource_id = pw.TextField(null=True)
+    details = JSONField(null=True)
+    ip = pw.TextField(null=True)
+    user_agent = pw.TextField(null=True)
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "activities"
+
+
+MODELS = [User, RefreshToken, LoginFailure, Job, Activity]

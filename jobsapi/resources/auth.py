@@ -3,7 +3,8 @@
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
-from .. import accounts
+from .. import accounts, activity
+from ..errors import Unauthorized
 from ..rest import Blueprint
 from ..schemas.accounts import LoginSchema, RefreshTokenSchema, TokenPairSchema, UserSchema
 
@@ -22,7 +23,12 @@ class Login(MethodView):
     )
     def post(self, credentials):
         """Log in: an access token and a refresh token"""
-        user = accounts.authenticate(credentials["username"], credentials["password"])
+        try:
+            user = accounts.authenticate(credentials["username"], credentials["password"])
+        except Unauthorized:
+            activity.record("auth.login.failed", username=credentials["username"], resource="user")
+            raise
+        activity.record("auth.login", user=user, resource="user", resource_id=user.id)
         return accounts.issue_tokens(user)
 
 
@@ -43,7 +49,9 @@ class Logout(MethodView):
     @blp.errors(415)
     def post(self, body):
         """Log out: revoke the refresh token and its chain"""
-        accounts.logout(body["refreshToken"])
+        user = accounts.logout(body["refreshToken"])
+        if user is not None:
+            activity.record("auth.logout", user=user, resource="user", resource_id=user.id)
 
 
 @blp.route("/me")

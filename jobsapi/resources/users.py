@@ -1,8 +1,9 @@
 """User management (/api/users, permission users.manage)."""
 
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 
-from .. import accounts
+from .. import accounts, activity
 from ..errors import NotFound
 from ..models import User
 from ..rest import Blueprint
@@ -32,7 +33,11 @@ class Users(MethodView):
     @blp.errors(409, 415)
     def post(self, body):
         """Create a user"""
-        return accounts.create_user(**body)
+        user = accounts.create_user(**body)
+        activity.record("users.create", user=current_user, resource="user", resource_id=user.id,
+                        details={"username": user.username, "role": user.role,
+                                 "permissions": user.permissions})
+        return user
 
 
 @blp.route("/<int:user_id>")
@@ -50,4 +55,10 @@ class UserById(MethodView):
     @blp.errors(404, 415)
     def patch(self, changes, user_id):
         """Change a user's role, permissions, disabled flag or password"""
-        return accounts.update_user(_user_or_404(user_id), changes)
+        user = accounts.update_user(_user_or_404(user_id), changes)
+        details = {key: value for key, value in changes.items() if key != "password"}
+        if "password" in changes:
+            details["passwordChanged"] = True
+        activity.record("users.update", user=current_user, resource="user", resource_id=user.id,
+                        details=details)
+        return user

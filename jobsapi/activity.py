@@ -1,0 +1,28 @@
+"""The activity log: record who did what (never a password or a token)."""
+
+from flask import has_request_context, request
+
+from .models import Activity
+from .timeutil import utcnow
+
+USER_AGENT_MAX = 500
+
+
+def record(action, *, user=None, username=None, resource=None, resource_id=None, details=None,
+           now=None):
+    """Append one entry; the request's client address and agent are taken when there is one."""
+    ip = agent = None
+    if has_request_context():
+        ip = request.remote_addr
+        agent = (request.user_agent.string or None) and request.user_agent.string[:USER_AGENT_MAX]
+    return Activity.create(
+        user_id=user.id if user is not None else None,
+        username=user.username if user is not None else username,
+        action=action,
+        resource=resource,
+        resource_id=None if resource_id is None else str(resource_id),
+        details=details,
+        ip=ip,
+        user_agent=agent,
+        created_at=now or utcnow(),
+    )

@@ -1,0 +1,37 @@
+"""The activity log (/api/activities, permission activities.read)."""
+
+import datetime as dt
+
+from flask.views import MethodView
+
+from ..models import Activity
+from ..rest import Blueprint
+from ..schemas.scheduled import ActivityArgs, ActivityPageSchema
+
+blp = Blueprint("activities", __name__, url_prefix="/api/activities", description="Activity log")
+
+
+def _utc(value):
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+@blp.route("")
+class Activities(MethodView):
+    @blp.login_required("activities.read")
+    @blp.arguments(ActivityArgs, location="query")
+    @blp.response(200, ActivityPageSchema)
+    def get(self, args):
+        """Activity log entries, newest first"""
+        query = Activity.select()
+        for name in ("action", "user_id", "resource", "resource_id"):
+            if args.get(name) is not None:
+                query = query.where(getattr(Activity, name) == args[name])
+        if args.get("since") is not None:
+            query = query.where(Activity.created_at >= _utc(args["since"]))
+        if args.get("until") is not None:
+            query = query.where(Activity.created_at <= _utc(args["until"]))
+        limit, offset = min(args["limit"], ActivityArgs.MAX_LIMIT), args["offset"]
+        page = list(query.order_by(Activity.id.desc()).limit(limit).offset(offset)) if limit else []
+        return {"activities": page, "total": query.count(), "limit": limit, "offset": offset}

@@ -1,0 +1,68 @@
+"""Built-in maintenance tasks, registered with the service's scheduler."""
+
+from datetime import timedelta
+
+import peewee as pw
+
+from schedules.models import JobRun
+
+from .models import Job, RefreshToken
+from .scheduling import registry
+from .timeutil import utcnow
+
+# Set from the app's configuration by scheduling.init_app (tasks run outside requests).
+SETTINGS = {"purge_after_days": 30, "log_retention_days": 30}
+KEEP_RUNS_PER_JOB = 100
+
+
+@registry.task(
+    "cleanup-expired-tokens",
+    name="Cleanup Expired Tokens",
+    description="Removes expired and revoked refresh tokens from the database",
+    schedule="0 0 * * *",
+)
+def cleanup_expired_tokens(context):
+    now = utcnow()
+    # A revoked token goes once its whole chain is dead: until then it still serves to
+    # detect reuse (which revokes the chain).
+    live_families = RefreshToken.select(RefreshToken.family).where(
+        RefreshToken.revoked_at.is_null() & (RefreshToken.expires_at > now)
+    )
+    count = RefreshToken.delete().where(
+        (RefreshToken.expires_at <= now)
+        | (RefreshToken.revoked_at.is_null(False) & RefreshToken.family.not_in(live_families))
+    ).execute()
+    return f"Deleted {count} expired or revoked refresh tokens"
+
+
+@registry.task(
+    "purge-deleted-jobs",
+    name="Purge Deleted Jobs",
+    description="Hard-deletes work jobs soft-deleted longer than JOBSAPI_PURGE_AFTER_DAYS",
+    schedule="30 0 * * *",
+)
+def purge_deleted_jobs(context):
+    days = SETTINGS["purge_after_days"]
+    cutoff = utcnow() - timedelta(days=days)
+    count = Job.delete().where(Job.deleted_at.is_null(False) & (Job.deleted_at < cutoff)).execute()
+    return f"Purged {count} jobs deleted more than {days} days ago"
+
+
+@registry.task(
+    "prune-job-logs",
+    name="Prune Job Logs",
+    description="Deletes run logs older than JOBSAPI_LOG_RETENTION_DAYS, keeping the last 100 per job",
+    schedule="45 0 * * *",
+)
+def prune_job_logs(context):
+    days = SETTINGS["log_retention_days"]
+    cutoff = utcnow() - timedelta(days=days)
+    ranked = JobRun.select(
+        JobRun.id,
+        pw.fn.ROW_NUMBER().over(partition_by=[JobRun.job], order_by=[JobRun.id.desc()]).alias("n"),
+    )
+    keep = pw.Select([ranked], [ranked.c.id]).where(ranked.c.n <= KEEP_RUNS_PER_JOB)
+    count = JobRun.delete().where(
+        (JobRun.started_at < cutoff) & (JobRun.result != "running") & JobRun.id.not_in(keep)
+    ).execute()
+    return f"Deleted {count} run logs older than {days} days"

@@ -1,0 +1,357 @@
+"""The scheduler: claims slots through the database, runs tasks on a small pool."""
+
+import datetime as dt
+import functools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+import peewee as pw
+
+from . import cron
+from .models import JobRun, ScheduledJob, database
+from .registry import Registry, TaskContext
+from .workers import WorkerPool
+
+log = logging.getLogger("schedules")
+
+DETAILS_MAX = 2000
+
+
+class UnknownJob(LookupError):
+    """No task is registered under that id."""
+
+
+class AlreadyRunning(RuntimeError):
+    """The job has an active run."""
+
+
+class NotScheduled(RuntimeError):
+    """The job is disabled, so it cannot be started."""
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@functools.lru_cache(maxsize=8192)
+def _next_fire(expression, after, tz_name):
+    return cron.next_fire(expression, after, cron.zone(tz_name))
+
+
+class Scheduler:
+    """Unbound until `configure(database, ...)`; `start()` runs the loop thread."""
+
+    def __init__(self, registry=None):
+        self.registry = registry if registry is not None else Registry()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.timezone = "UTC"
+        self.misfire_grace = dt.timedelta(hours=1)
+        self.shutdown_grace = 30.0
+        self.lease = dt.timedelta(seconds=30)
+        self.heartbeat_every = 10.0
+        self.max_sleep = 30.0
+        self.clock = utcnow
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+        self._pool = None
+        self._threads = 4
+        self.loop_beat = None  # monotonic time of the loop's last pass
+
+    def configure(self, db, *, timezone="UTC", threads=4, misfire_grace=3600,
+                  shutdown_grace=30, lease=30, clock=None):
+        """Bind to a peewee database holding the engine's tables, and set the knobs."""
+        database.initialize(db)
+        cron.zone(timezone)  # fail early on an unknown zone
+        self.timezone = timezone
+        self._threads = threads
+        self.misfire_grace = dt.timedelta(seconds=misfire_grace)
+        self.shutdown_grace = float(shutdown_grace)
+        self.lease = dt.timedelta(seconds=lease)
+        self.heartbeat_every = max(lease / 3, 0.5)
+        self.max_sleep = max(min(30.0, lease / 2), 0.5)
+        if clock is not None:
+            self.clock = clock
+        return self
+
+    # -- state ---------------------------------------------------------------
+
+    def sync(self, now=None):
+        """Give every registered task a row; existing rows (admins' changes) are kept."""
+        now = now or self.clock()
+        with database.atomic("IMMEDIATE"):
+            known = {row.id for row in ScheduledJob.select(ScheduledJob.id)}
+            for spec in self.registry:
+                if spec.id not in known:
+                    ScheduledJob.create(id=spec.id, last_slot=now, updated_at=now)
+
+    def spec(self, job_id):
+        spec = self.registry.get(job_id)
+        if spec is None:
+            raise UnknownJob(job_id)
+        return spec
+
+    def _row(self, job_id):
+        self.spec(job_id)
+        row = ScheduledJob.get_or_none(ScheduledJob.id == job_id)
+        if row is None:
+            self.sync()
+            row = ScheduledJob.get_by_id(job_id)
+        return row
+
+    def schedule_of(self, row):
+        return row.schedule or self.spec(row.id).schedule
+
+    def enabled(self, row):
+        return self.spec(row.id).enabled if row.enabled is None else row.enabled
+
+    def is_scheduled(self, row):
+        return self.enabled(row) and not row.stopped
+
+    def next_run(self, row, now=None):
+        """The next slot this job will fire at, or None when it is not scheduled."""
+        if not self.is_scheduled(row):
+            return None
+        now = now or self.clock()
+        return _next_fire(self.schedule_of(row), row.last_slot or now, self.timezone)
+
+    # -- admin changes ---------------------------------------------------------
+
+    def update(self, job_id, *, enabled=None, schedule=None, now=None):
+        """Enable/disable (enabling also clears a stop) and/or change the schedule."""
+        now = now or self.clock()
+        if schedule is not None:
+            cron.validate_schedule(schedule)
+        with database.atomic("IMMEDIATE"):
+            row = self._row(job_id)
+            if enabled is not None:
+                row.enabled = enabled
+                if enabled:
+                    row.stopped = False
+            if schedule is not None:
+                row.schedule = schedule
+            row.last_slot = now  # count slots from now: no catch-up for the paused time
+            row.updated_at = now
+            row.save()
+        self.wake()
+        return row
+
+    def set_stopped(self, job_id, stopped, now=None):
+        """Stop or start the job's schedule; starting a disabled job is refused."""
+        now = now or self.clock()
+        with database.atomic("IMMEDIATE"):
+            row = self._row(job_id)
+            if not stopped and not self.enabled(row):
+                raise NotScheduled(f"Job is disabled: enable it before starting it: {job_id}")
+            if row.stopped != stopped:
+                row.stopped = stopped
+                row.last_slot = now
+                row.updated_at = now
+                row.save()
+        self.wake()
+        return row
+
+    # -- firing ----------------------------------------------------------------
+
+    def tick(self, now=None):
+        """Claim every due slot; return (claimed runs, the next fire time or None)."""
+        now = now or self.clock()
+        claimed, soonest = [], None
+        for row in ScheduledJob.select():
+            if row.id not in self.registry or not self.is_scheduled(row):
+                continue
+            expression = self.schedule_of(row)
+            first = _next_fire(expression, row.last_slot or now, self.timezone)
+            if first <= now:
+                run = self._claim(row.id, now)
+                if run is not None:
+                    claimed.append(run)
+                first = _next_fire(expression, now, self.timezone)
+            soonest = first if soonest is None else min(soonest, first)
+        return claimed, soonest
+
+    def _claim(self, job_id, now):
+        """Take the job's due slot in one transaction; record skipped and missed slots."""
+        try:
+            with database.atomic("IMMEDIATE"):
+                row = ScheduledJob.get_or_none(ScheduledJob.id == job_id)
+                if row is None or not self.is_scheduled(row):
+                    return None
+                expression = self.schedule_of(row)
+                first = _next_fire(expression, row.last_slot or now, self.timezone)
+                if first > now:
+                    return None  # another process took this slot
+                latest = cron.previous_fire(expression, now, cron.zone(self.timezone))
+                row.last_slot = latest
+                row.updated_at = now
+                row.save()
+                if now - latest > self.misfire_grace:
+                    self._record(job_id, first, "missed", now, _missed(expression, first, latest, self))
+                    return None
+                if first < latest:
+                    earlier = cron.previous_fire(expression, latest - dt.timedelta(seconds=1),
+                                                 cron.zone(self.timezone))
+                    self._record(job_id, first, "missed", now, _missed(expression, first, earlier, self))
+                active = self.active_run(job_id)
+                if active is not None:
+                    self._record(job_id, latest, "skipped", now, f"Still running (run {active.id}).")
+                    return None
+                return JobRun.create(job=job_id, scheduled_for=latest, started_at=now,
+                                     result="running", triggered_by="scheduler",
+                                     owner=self.owner, heartbeat_at=now)
+        except pw.IntegrityError:
+            return None  # the slot or the active-run place was taken elsewhere
+
+    @staticmethod
+    def _record(job_id, slot, result, now, details):
+        JobRun.create(job=job_id, scheduled_for=slot, started_at=now, completed_at=now,
+                      duration_ms=0, result=result, triggered_by="scheduler", details=details)
+
+    @staticmethod
+    def active_run(job_id):
+        return JobRun.get_or_none((JobRun.job == job_id) & (JobRun.result == "running"))
+
+    def trigger(self, job_id, triggered_by, now=None):
+        """Start a run now, outside the schedule (which it does not move)."""
+        now = now or self.clock()
+        self.spec(job_id)
+        try:
+            with database.atomic("IMMEDIATE"):
+                self._row(job_id)
+                if self.active_run(job_id) is not None:
+                    raise AlreadyRunning(job_id)
+                run = JobRun.create(job=job_id, scheduled_for=None, started_at=now,
+                                    result="running", triggered_by=triggered_by,
+                                    owner=self.owner, heartbeat_at=now)
+        except pw.IntegrityError:
+            raise AlreadyRunning(job_id) from None
+        self.submit(run)
+        return run
+
+    def submit(self, run):
+        """Run in the pool (started on first use), never in the caller's thread."""
+        if self._pool is None:
+            self._pool = WorkerPool(self._threads, self.execute)
+        self._pool.submit(run)
+
+    def execute(self, run):
+        """Run the task for `run` here and now, and record how it ended."""
+        if self._stopping.is_set():
+            return None  # shutting down: no new runs (stop() records it as interrupted)
+        spec = self.spec(run.job_id)
+        context = TaskContext(run.id, run.job_id, run.triggered_by,
+                              logging.getLogger(f"schedules.task.{run.job_id}"), self._stopping)
+        started = time.monotonic()
+        try:
+            with database.connection_context():
+                details, result = spec.func(context), "success"
+        except Exception as exc:  # the task failed: its message is the run's details
+            log.exception("task %s (run %s) failed", run.job_id, run.id)
+            details, result = f"{type(exc).__name__}: {exc}", "error"
+        duration = int((time.monotonic() - started) * 1000)
+        with database.connection_context():
+            JobRun.update(
+                result=result,
+                details=None if details is None else str(details)[:DETAILS_MAX],
+                completed_at=self.clock(),
+                duration_ms=duration,
+            ).where((JobRun.id == run.id) & (JobRun.result == "running")).execute()
+        return result
+
+    # -- leases ----------------------------------------------------------------
+
+    def heartbeat(self, now=None):
+        """Renew the lease of this process's running runs."""
+        now = now or self.clock()
+        JobRun.update(heartbeat_at=now).where(
+            (JobRun.owner == self.owner) & (JobRun.result == "running")
+        ).execute()
+
+    def reap(self, now=None):
+        """Close runs whose process stopped renewing their lease as `interrupted`."""
+        now = now or self.clock()
+        stale = (JobRun.result == "running") & (JobRun.heartbeat_at < now - self.lease)
+        return JobRun.update(
+            result="interrupted", completed_at=now,
+            details="Interrupted: its process stopped (no heartbeat).",
+        ).where(stale).execute()
+
+    def interrupt_own(self, reason, now=None):
+        now = now or self.clock()
+        return JobRun.update(result="interrupted", completed_at=now, details=reason).where(
+            (JobRun.owner == self.owner) & (JobRun.result == "running")
+        ).execute()
+
+    # -- the loop --------------------------------------------------------------
+
+    def wake(self):
+        self._wake.set()
+
+    def start(self):
+        """Start the loop thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        with database.connection_context():
+            self.sync()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, grace=None):
+        """No new runs; give running tasks `grace` seconds, then mark the rest interrupted."""
+        grace = self.shutdown_grace if grace is None else grace
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.stop(grace)
+            self._pool = None
+        with database.connection_context():
+            self.interrupt_own("Interrupted: the service stopped before the task finished.")
+
+    @property
+    def alive(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self):
+        last_heartbeat = last_reap = 0.0
+        while not self._stopping.is_set():
+            self.loop_beat = time.monotonic()
+            sleep = self.max_sleep
+            try:
+                with database.connection_context():
+                    now = self.clock()
+                    if self.loop_beat - last_heartbeat >= self.heartbeat_every:
+                        self.heartbeat(now)
+                        last_heartbeat = self.loop_beat
+                    if self.loop_beat - last_reap >= self.max_sleep:
+                        self.reap(now)
+                        last_reap = self.loop_beat
+                    claimed, soonest = self.tick(now)
+                for run in claimed:
+                    self.submit(run)
+                if soonest is not None:
+                    sleep = min(sleep, max((soonest - self.clock()).total_seconds(), 0.0))
+                if self._pool is not None and self._pool.busy:
+                    sleep = min(sleep, self.heartbeat_every)
+            except Exception:  # keep the loop alive through a passing database error
+                log.exception("scheduler pass failed")
+                sleep = min(sleep, 5.0)
+            self._wake.wait(timeout=sleep)
+            self._wake.clear()
+
+
+def _missed(expression, first, last, scheduler):
+    count = len(cron.fires_between(expression, first - dt.timedelta(microseconds=1), last,
+                                   cron.zone(scheduler.timezone), limit=10000))
+    more = "+" if count >= 10000 else ""
+    if count <= 1:
+        return f"Missed the slot of {first.isoformat()}Z while the service was down."
+    return (f"Missed {count}{more} slots from {first.isoformat()}Z to {last.isoformat()}Z "
+            "while the service was down.")

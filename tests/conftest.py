@@ -1,0 +1,177 @@
+"""Fixtures: an app on its own SQLite file, and the real server (waitress) over HTTP."""
+
+import http
+import os
+import pathlib
+import secrets
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from jobsapi import create_app
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A fresh app on its own database file (admin created with ADMIN_PASSWORD)."""
+    return create_app(
+        {"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`python app.py` in a subprocess: waitress on a free port, a real SQLite file."""
+
+    def __init__(self, directory, **env):
+        self.directory = pathlib.Path(directory)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.database = self.directory / "jobs.db"
+        self.log_path = self.directory / "server.log"
+        self.env = {
+            **os.environ,
+            "JOBSAPI_HOST": "127.0.0.1",
+            "JOBSAPI_PORT": str(self.port),
+            "JOBSAPI_DATABASE": str(self.database),
+            "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            **env,
+        }
+        self.process = None
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_text()}")
+            try:
+                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log_text()}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log.close()
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+
+class Api:
+    """A requests session against the live server, logged in as one user."""
+
+    def __init__(self, server, username=None, password=None):
+        self.server = server
+        self.session = requests.Session()
+        self.user = None
+        if username:
+            self.login(username, password)
+
+    def login(self, username, password):
+        response = self.post("/api/auth/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        self.tokens = body
+        self.user = body["user"]
+        self.session.headers["Authorization"] = f"Bearer {body['accessToken']}"
+        return body
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.server.base_url + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One real server for the session; tests isolate themselves with fresh users."""
+    live = LiveServer(tmp_path_factory.mktemp("server")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def admin(server):
+    return Api(server, "admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def anonymous(server):
+    return Api(server)
+
+
+@pytest.fixture
+def make_user(server, admin):
+    """Create a fresh user through the API and return an Api logged in as them."""
+
+    def make(role="client", permissions=(), password=None):
+        username = f"{role}-{secrets.token_hex(4)}"
+        password = password or secrets.token_urlsafe(12)
+        response = admin.post(
+            "/api/users",
+            json={"username": username, "password": password, "role": role,
+                  "permissions": list(permissions)},
+        )
+        assert response.status_code == 201, response.text
+        api = Api(server, username, password)
+        api.password = password
+        return api
+
+    return make
+
+
+def assert_error(response, code, message=None):
+    """The one error shape: code, status phrase, message (and errors only when given)."""
+    assert response.status_code == code, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == http.HTTPStatus(code).phrase
+    assert isinstance(body["message"], str) and body["message"]
+    assert set(body) <= {"code", "status", "message", "errors"}
+    if message is not None:
+        assert message in body["message"], body["message"]
+    return body

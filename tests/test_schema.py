@@ -1,0 +1,65 @@
+"""schema.sql is the only DDL: the models mirror it, and old databases upgrade."""
+
+import sqlite3
+
+import peewee as pw
+import pytest
+
+from jobsapi import database
+from jobsapi.models import MODELS as SERVICE_MODELS
+from schedules.models import MODELS as ENGINE_MODELS
+
+MODELS = SERVICE_MODELS + ENGINE_MODELS
+
+
+def columns(connection, table):
+    """(name, declared type, not null, primary key) per column, as SQLite reports them."""
+    rows = connection.execute(f'PRAGMA table_info("{table}")').fetchall()
+    return [(name, kind.upper(), bool(notnull), bool(pk)) for _, name, kind, notnull, _, pk in rows]
+
+
+def tables(connection):
+    rows = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return sorted(name for (name,) in rows)
+
+
+def test_models_match_schema_sql(tmp_path):
+    from_schema = sqlite3.connect(tmp_path / "schema.db")
+    from_schema.executescript(database.SCHEMA_PATH.read_text())
+
+    models_db = pw.SqliteDatabase(str(tmp_path / "models.db"))
+    with models_db.bind_ctx(MODELS):
+        models_db.create_tables(MODELS)
+    from_models = sqlite3.connect(tmp_path / "models.db")
+
+    assert tables(from_schema) == tables(from_models) == sorted(m._meta.table_name for m in MODELS)
+    for model in MODELS:
+        table = model._meta.table_name
+        assert columns(from_schema, table) == columns(from_models, table), table
+
+
+def test_schema_sets_the_current_version(app):
+    with database.db.connection_context():
+        version = database.db.execute_sql("PRAGMA user_version").fetchone()[0]
+    assert version == database.SCHEMA_VERSION
+
+
+def test_newer_database_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version = {database.SCHEMA_VERSION + 1}")
+    connection.close()
+    db = pw.SqliteDatabase(str(path))
+    with db.connection_context(), pytest.raises(RuntimeError, match="newer than this code"):
+        database.apply_schema(db)
+
+
+def test_pragmas_are_in_force(app):
+    with database.db.connection_context():
+        pragma = lambda name: database.db.execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") == 10000
+        assert pragma("synchronous") == 1  # NORMAL
