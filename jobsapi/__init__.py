@@ -16,7 +16,7 @@ def create_app(config=None):
     app = Flask(__name__)
     app.config.update(from_env())
     app.config.update(config or {})
-    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["JOBSAPI_MAX_BODY"])
+    app.config["MAX_CONTENT_LENGTH"] = app.config["JOBSAPI_MAX_BODY"]
     app.json.sort_keys = False
 
     database.init_app(app)
