@@ -3,7 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from . import accounts
+from . import accounts, activity
 from .auth import PERMISSIONS, ROLES
 from .database import db
 from .errors import Conflict
@@ -32,6 +32,9 @@ def create_user(username, role, permissions, password):
             user = accounts.create_user(username, password, role, permissions)
         except Conflict as error:
             raise click.ClickException(error.message) from None
+        activity.record("users.create", resource="user", resource_id=user.id,
+                        details={"username": username, "role": role,
+                                 "permissions": user.permissions, "via": "cli"})
     click.echo(f"Created {user.role} '{user.username}' (id {user.id}).")
 
 
@@ -54,4 +57,6 @@ def disable_user(username):
         if user is None:
             raise click.ClickException(f"No such user: {username}")
         accounts.update_user(user, {"disabled": True})
+        activity.record("users.update", resource="user", resource_id=user.id,
+                        details={"disabled": True, "via": "cli"})
     click.echo(f"Disabled '{username}'.")

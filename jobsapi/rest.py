@@ -63,6 +63,13 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, *, location="json", **kwargs):
+        """Parse arguments; a JSON body also documents 413 (too large) and 415 (not JSON)."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+        return lambda func: self.errors(413, 415)(parse(func))
+
     def errors(self, *codes):
         """Document error responses (the one error shape) for a view."""
 

@@ -15,7 +15,7 @@ blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentic
 class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
-    @blp.errors(401, 415)
+    @blp.errors(401)
     @blp.alt_response(
         429,
         response="TOO_MANY_REQUESTS",
@@ -36,7 +36,7 @@ class Login(MethodView):
 class Refresh(MethodView):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(200, TokenPairSchema)
-    @blp.errors(401, 415)
+    @blp.errors(401)
     def post(self, body):
         """Exchange a refresh token for a new pair (the old one is revoked)"""
         return accounts.refresh_tokens(body["refreshToken"])
@@ -46,7 +46,6 @@ class Refresh(MethodView):
 class Logout(MethodView):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(204)
-    @blp.errors(415)
     def post(self, body):
         """Log out: revoke the refresh token and its chain"""
         user = accounts.logout(body["refreshToken"])

@@ -65,7 +65,6 @@ class Jobs(MethodView):
     @blp.login_required()
     @blp.arguments(JobCreateSchema)
     @blp.response(201, JobSchema)
-    @blp.errors(415)
     def post(self, body):
         """Create a job (status PENDING, owned by the caller)"""
         return workjobs.create_jobs(current_user, [body])[0]
@@ -76,7 +75,6 @@ class JobsBatch(MethodView):
     @blp.login_required()
     @blp.arguments(JobBatchCreateSchema)
     @blp.response(201, JobSchema(many=True))
-    @blp.errors(413, 415)
     def post(self, body):
         """Create several jobs, all or nothing"""
         return workjobs.create_jobs(current_user, body["jobs"])
@@ -84,7 +82,6 @@ class JobsBatch(MethodView):
     @blp.login_required()
     @blp.arguments(JobBatchUpdateSchema)
     @blp.response(200, JobSchema(many=True))
-    @blp.errors(413, 415)
     def patch(self, body):
         """Update several jobs, all or nothing"""
         return workjobs.update_jobs(current_user, body["jobs"])
@@ -92,7 +89,6 @@ class JobsBatch(MethodView):
     @blp.login_required()
     @blp.arguments(JobBatchDeleteSchema)
     @blp.response(204)
-    @blp.errors(413, 415)
     def delete(self, body):
         """Delete several jobs (soft delete), all or nothing"""
         workjobs.delete_jobs(current_user, body["job_ids"])
@@ -120,7 +116,7 @@ class JobById(MethodView):
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
     @blp.response(200, JobSchema)
-    @blp.errors(404, 409, 415)
+    @blp.errors(404, 409)
     def patch(self, changes, job_id):
         """Update a job: status (by the state table), fields, results"""
         change = {**changes, "job_id": _checked_id(job_id)}

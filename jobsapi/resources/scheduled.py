@@ -59,7 +59,7 @@ class ScheduledJobById(MethodView):
     @blp.login_required(PERMISSION)
     @blp.arguments(ScheduledJobUpdateSchema)
     @blp.response(200, ScheduledJobSchema)
-    @blp.errors(404, 415)
+    @blp.errors(404)
     def patch(self, changes, job_id):
         """Enable or disable a job, or change its schedule"""
         with scheduled.engine_errors():

@@ -30,7 +30,7 @@ class Users(MethodView):
     @blp.login_required("users.manage")
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
-    @blp.errors(409, 415)
+    @blp.errors(409)
     def post(self, body):
         """Create a user"""
         user = accounts.create_user(**body)
@@ -52,7 +52,7 @@ class UserById(MethodView):
     @blp.login_required("users.manage")
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
-    @blp.errors(404, 415)
+    @blp.errors(404)
     def patch(self, changes, user_id):
         """Change a user's role, permissions, disabled flag or password"""
         user = accounts.update_user(_user_or_404(user_id), changes)
