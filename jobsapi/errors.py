@@ -35,6 +35,14 @@ class Conflict(ServiceError):
     code = 409
 
 
+class ItemErrors:
+    """The validation messages of one batch item (kept, not raised, so that the batch
+    engine reports them together with every other failing item)."""
+
+    def __init__(self, messages):
+        self.messages = messages
+
+
 def batch_message(index, item_errors):
     """Describe the first failing item of a batch, 1-based, with its first problem."""
     return f"Validation failed for job {index} in batch: {first_message(item_errors)}"

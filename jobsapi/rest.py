@@ -11,7 +11,7 @@ from flask_jwt_extended import jwt_required
 from webargs.flaskparser import FlaskParser, abort
 
 from .auth import permission_required
-from .errors import ServiceError, batch_message, error_body, first_message
+from .errors import ServiceError, error_body, first_message
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,7 @@ class Parser(FlaskParser):
         location = "query" if "query" in messages else "json"
         errors = messages.get(location, messages)
         message = "Invalid query parameters." if location == "query" else "Invalid request body."
-        batch_field = getattr(schema, "BATCH_FIELD", None)
-        items = errors.get(batch_field) if isinstance(errors, dict) and batch_field else None
-        if isinstance(items, dict) and items and all(isinstance(k, int) for k in items):
-            numbered = {str(index + 1): items[index] for index in sorted(items)}
-            first = min(items)
-            errors = {**errors, batch_field: numbered}
-            message = batch_message(first + 1, items[first])
-        elif isinstance(errors, dict) and errors:
+        if isinstance(errors, dict) and errors:
             message = f"{message[:-1]}: {first_message(errors)}"
         abort(400, message=message, errors=errors)
 

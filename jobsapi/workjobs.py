@@ -5,7 +5,7 @@ import json
 import peewee as pw
 
 from .database import db
-from .errors import Conflict, InvalidInput, NotFound, batch_message
+from .errors import Conflict, InvalidInput, ItemErrors, NotFound, batch_message
 from .ids import new_job_id
 from .models import Job
 from .timeutil import utcnow
@@ -68,6 +68,9 @@ def _json(value):
 
 def create_jobs(owner, items, now=None):
     """Insert validated job bodies for `owner` in one transaction; return them in order."""
+    invalid = {i: item.messages for i, item in enumerate(items, 1) if isinstance(item, ItemErrors)}
+    if invalid:
+        _raise(invalid, dict.fromkeys(invalid, "invalid"), "jobs", single=False)
     now = now or utcnow()
     jobs = [
         Job(id=new_job_id(), client=owner.id, status="PENDING", response_data=None,
@@ -121,9 +124,16 @@ def _problems(job, change, admin):
 
 
 def _check_all(job_ids, jobs_by_id, check=None):
-    """Per 1-based item: not found, repeated or failing `check`; returns (errors, kinds)."""
+    """Per 1-based item: invalid fields, repeated, not found or failing `check`.
+
+    `job_ids` holds each item's id, or the item's ItemErrors when it failed validation.
+    Returns (errors, kinds) keyed by index.
+    """
     errors, kinds, seen = {}, {}, set()
     for index, job_id in enumerate(job_ids, start=1):
+        if isinstance(job_id, ItemErrors):
+            errors[index], kinds[index] = job_id.messages, "invalid"
+            continue
         job = jobs_by_id.get(job_id)
         if job_id in seen:
             errors[index], kinds[index] = [f"Duplicate jobId in batch: {job_id}"], "invalid"
@@ -152,14 +162,15 @@ def _first_field_message(problems):
 
 
 def _fetch(user, job_ids):
-    return {job.id: job for job in visible_jobs(user).where(Job.id.in_(list(set(job_ids))))}
+    wanted = list({job_id for job_id in job_ids if isinstance(job_id, str)})
+    return {job.id: job for job in visible_jobs(user).where(Job.id.in_(wanted))}
 
 
 def update_jobs(user, changes, single=False, now=None):
     """Apply every change (each with job_id) or none; return the updated jobs in order."""
     now = now or utcnow()
     admin = user.role == "admin"
-    job_ids = [change["job_id"] for change in changes]
+    job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
     with db.atomic("IMMEDIATE"):
         jobs = _fetch(user, job_ids)
         errors, kinds = _check_all(

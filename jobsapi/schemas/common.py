@@ -3,6 +3,7 @@
 import marshmallow as ma
 from flask import current_app
 
+from ..errors import ItemErrors
 from ..timeutil import isoformat
 
 
@@ -40,3 +41,28 @@ class StrictBoolean(ma.fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class StrictFloat(ma.fields.Float):
+    """A JSON number only: no numeric strings, no booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class BatchItems(ma.fields.List):
+    """A batch's items: each valid item is loaded; an invalid one becomes its ItemErrors,
+    so that the batch engine reports every failing item, whatever failed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        items = []
+        for item in value:
+            try:
+                items.append(self.inner.deserialize(item, **kwargs))
+            except ma.ValidationError as error:
+                items.append(ItemErrors(error.messages))
+        return items

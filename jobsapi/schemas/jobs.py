@@ -8,7 +8,7 @@ from marshmallow import validate
 
 from ..ids import JOB_ID_PATTERN
 from ..workjobs import STATUSES
-from .common import AllowedBy, StrictSchema, UTCDateTime
+from .common import AllowedBy, BatchItems, StrictFloat, StrictSchema, UTCDateTime
 
 JOB_ID = validate.Regexp(JOB_ID_PATTERN, error="Must be 24 lowercase hexadecimal characters.")
 REFERENCE_PREFIX = "clientReference."
@@ -36,7 +36,7 @@ def _model(**kwargs):
 
 
 def _temperature(**kwargs):
-    return ma.fields.Float(
+    return StrictFloat(
         allow_none=True, allow_nan=False, validate=validate.Range(0.0, 2.0), **kwargs
     )
 
@@ -93,8 +93,7 @@ def _check_batch_length(data, field):
 
 
 class JobBatchCreateSchema(StrictSchema):
-    BATCH_FIELD = "jobs"
-    jobs = ma.fields.List(ma.fields.Nested(JobCreateSchema), required=True)
+    jobs = BatchItems(ma.fields.Nested(JobCreateSchema), required=True)
 
     @ma.pre_load
     def check_length(self, data, **kwargs):
@@ -103,8 +102,7 @@ class JobBatchCreateSchema(StrictSchema):
 
 
 class JobBatchUpdateSchema(StrictSchema):
-    BATCH_FIELD = "jobs"
-    jobs = ma.fields.List(ma.fields.Nested(JobBatchUpdateItemSchema), required=True)
+    jobs = BatchItems(ma.fields.Nested(JobBatchUpdateItemSchema), required=True)
 
     @ma.pre_load
     def check_length(self, data, **kwargs):
@@ -113,10 +111,7 @@ class JobBatchUpdateSchema(StrictSchema):
 
 
 class JobBatchDeleteSchema(StrictSchema):
-    BATCH_FIELD = "jobIds"
-    job_ids = ma.fields.List(
-        ma.fields.String(validate=JOB_ID), data_key="jobIds", required=True
-    )
+    job_ids = BatchItems(ma.fields.String(validate=JOB_ID), data_key="jobIds", required=True)
 
     @ma.pre_load
     def check_length(self, data, **kwargs):
@@ -137,7 +132,7 @@ class JobFilterArgs(ma.Schema):
     )
     operation = ma.fields.String(validate=validate.Length(min=1, max=100))
     model = ma.fields.String(validate=validate.Length(min=1, max=200))
-    priority = _priority()
+    priority = ma.fields.Integer(validate=validate.Range(1, 1000))
     client_id = ma.fields.Integer(
         data_key="clientId",
         validate=validate.Range(min=1),
