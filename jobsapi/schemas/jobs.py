@@ -82,41 +82,34 @@ class JobBatchUpdateItemSchema(JobUpdateSchema):
     job_id = ma.fields.String(data_key="jobId", required=True, validate=JOB_ID)
 
 
-def _check_batch_length(data, field):
-    """Reject an empty or oversized batch before validating its items one by one."""
-    items = data.get(field) if isinstance(data, dict) else None
-    limit = current_app.config["JOBSAPI_MAX_BATCH"]
-    if isinstance(items, list) and not 1 <= len(items) <= limit:
-        raise ma.ValidationError(
-            {field: [f"A batch holds from 1 to {limit} items; got {len(items)}."]}
-        )
+class BatchSchema(StrictSchema):
+    """A batch body: its one list field (BATCH_FIELD) holds 1 to JOBSAPI_MAX_BATCH items."""
+
+    BATCH_FIELD = "jobs"
+
+    @ma.pre_load
+    def check_length(self, data, **kwargs):
+        """Reject an empty or oversized batch before validating its items one by one."""
+        items = data.get(self.BATCH_FIELD) if isinstance(data, dict) else None
+        limit = current_app.config["JOBSAPI_MAX_BATCH"]
+        if isinstance(items, list) and not 1 <= len(items) <= limit:
+            raise ma.ValidationError(
+                {self.BATCH_FIELD: [f"A batch holds from 1 to {limit} items; got {len(items)}."]}
+            )
+        return data
 
 
-class JobBatchCreateSchema(StrictSchema):
+class JobBatchCreateSchema(BatchSchema):
     jobs = BatchItems(ma.fields.Nested(JobCreateSchema), required=True)
 
-    @ma.pre_load
-    def check_length(self, data, **kwargs):
-        _check_batch_length(data, "jobs")
-        return data
 
-
-class JobBatchUpdateSchema(StrictSchema):
+class JobBatchUpdateSchema(BatchSchema):
     jobs = BatchItems(ma.fields.Nested(JobBatchUpdateItemSchema), required=True)
 
-    @ma.pre_load
-    def check_length(self, data, **kwargs):
-        _check_batch_length(data, "jobs")
-        return data
 
-
-class JobBatchDeleteSchema(StrictSchema):
+class JobBatchDeleteSchema(BatchSchema):
+    BATCH_FIELD = "jobIds"
     job_ids = BatchItems(ma.fields.String(validate=JOB_ID), data_key="jobIds", required=True)
-
-    @ma.pre_load
-    def check_length(self, data, **kwargs):
-        _check_batch_length(data, "jobIds")
-        return data
 
 
 class JobFilterArgs(ma.Schema):
