@@ -92,6 +92,7 @@ class Api(flask_smorest.Api):
         self._app.register_error_handler(ServiceError, self.handle_service_error)
         self._app.register_error_handler(pw.OperationalError, self.handle_database_busy)
         self._app.register_error_handler(pw.IntegrityError, self.handle_integrity_error)
+        self._app.register_error_handler(OverflowError, self.handle_overflow)
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}
@@ -113,6 +114,10 @@ class Api(flask_smorest.Api):
         log.warning("database unavailable: %s", error)
         body = error_body(503, "The database is busy; retry shortly.")
         return body, 503, {"Retry-After": "1"}
+
+    @staticmethod
+    def handle_overflow(error):
+        return error_body(400, "A number in the request is too large."), 400
 
     @staticmethod
     def handle_integrity_error(error):

@@ -3,7 +3,7 @@
 import datetime as dt
 import zoneinfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 UTC = dt.timezone.utc
 
@@ -18,6 +18,10 @@ def validate_schedule(expression):
         raise InvalidSchedule("Use a cron expression of 5 fields (or 6 with seconds last).")
     if not croniter.is_valid(expression):
         raise InvalidSchedule(f"Invalid cron expression: {expression}")
+    try:  # valid syntax can still name a time that never comes (0 0 31 2 *)
+        croniter(expression, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except (CroniterBadDateError, ValueError, KeyError):
+        raise InvalidSchedule(f"Cron expression never fires: {expression}") from None
     return expression
 
 

@@ -117,7 +117,11 @@ class Scheduler:
         if not self.is_scheduled(row):
             return None
         now = now or self.clock()
-        return _next_fire(self.schedule_of(row), row.last_slot or now, self.timezone)
+        try:
+            return _next_fire(self.schedule_of(row), row.last_slot or now, self.timezone)
+        except Exception:  # a schedule stored before it was validated as it is now
+            log.exception("cannot compute the next run of %s", row.id)
+            return None
 
     # -- admin changes ---------------------------------------------------------
 
@@ -164,15 +168,24 @@ class Scheduler:
         for row in ScheduledJob.select():
             if row.id not in self.registry or not self.is_scheduled(row):
                 continue
-            expression = self.schedule_of(row)
-            first = _next_fire(expression, row.last_slot or now, self.timezone)
-            if first <= now:
-                run = self._claim(row.id, now)
-                if run is not None:
-                    claimed.append(run)
-                first = _next_fire(expression, now, self.timezone)
+            try:
+                first = self._tick_job(row, now, claimed)
+            except Exception:  # one broken job must not stop the others
+                log.exception("scheduling job %s failed", row.id)
+                continue
             soonest = first if soonest is None else min(soonest, first)
         return claimed, soonest
+
+    def _tick_job(self, row, now, claimed):
+        """Claim the job's slot if due (into `claimed`); return its next fire time."""
+        expression = self.schedule_of(row)
+        first = _next_fire(expression, row.last_slot or now, self.timezone)
+        if first <= now:
+            run = self._claim(row.id, now)
+            if run is not None:
+                claimed.append(run)
+            first = _next_fire(expression, now, self.timezone)
+        return first
 
     def _claim(self, job_id, now):
         """Take the job's due slot in one transaction; record skipped and missed slots."""

@@ -31,7 +31,10 @@ class Activities(MethodView):
         if args.get("since") is not None:
             query = query.where(Activity.created_at >= _utc(args["since"]))
         if args.get("until") is not None:
-            query = query.where(Activity.created_at <= _utc(args["until"]))
+            # Times are shown to the millisecond; `until` includes that whole millisecond.
+            until = _utc(args["until"])
+            until = until.replace(microsecond=until.microsecond // 1000 * 1000)
+            query = query.where(Activity.created_at < until + dt.timedelta(milliseconds=1))
         limit, offset = min(args["limit"], ActivityArgs.MAX_LIMIT), args["offset"]
         page = list(query.order_by(Activity.id.desc()).limit(limit).offset(offset)) if limit else []
         return {"activities": page, "total": query.count(), "limit": limit, "offset": offset}

@@ -128,7 +128,7 @@ class JobFilterArgs(ma.Schema):
     priority = ma.fields.Integer(validate=validate.Range(1, 1000))
     client_id = ma.fields.Integer(
         data_key="clientId",
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=2**63 - 1),
         metadata={"description": "Admins only: jobs of this client."},
     )
 

@@ -9,6 +9,7 @@ from schedules.registry import JOB_ID_RE
 
 from .common import StrictBoolean, StrictSchema, UTCDateTime
 
+MAX_INT = 2**63 - 1  # the largest integer the database stores
 JOB_ID = validate.Regexp(JOB_ID_RE, error="Invalid job ID format (lowercase letters, digits, hyphens).")
 
 
@@ -83,10 +84,10 @@ def _page_args(default, maximum):
     class PageArgs(ma.Schema):
         limit = ma.fields.Integer(
             load_default=default,
-            validate=validate.Range(min=0),
+            validate=validate.Range(min=0, max=MAX_INT),
             metadata={"description": f"Default {default}; values above {maximum} are clamped."},
         )
-        offset = ma.fields.Integer(load_default=0, validate=validate.Range(min=0))
+        offset = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
 
     PageArgs.MAX_LIMIT = maximum
     return PageArgs
@@ -102,7 +103,7 @@ class AllLogsArgs(_page_args(100, 200)):
 
 class ActivityArgs(_page_args(50, 100)):
     action = ma.fields.String(validate=validate.Length(min=1, max=100))
-    userId = ma.fields.Integer(attribute="user_id", validate=validate.Range(min=1))
+    userId = ma.fields.Integer(attribute="user_id", validate=validate.Range(min=1, max=MAX_INT))
     resource = ma.fields.String(validate=validate.Length(min=1, max=100))
     resourceId = ma.fields.String(attribute="resource_id", validate=validate.Length(min=1, max=200))
     since = ma.fields.DateTime(format="iso", metadata={"description": "ISO 8601; UTC when no offset"})
