@@ -16,8 +16,8 @@ UPGRADES = {
 }
 
 PRAGMAS = {
+    "busy_timeout": 10000,  # first: switching to WAL may itself wait for a lock
     "journal_mode": "wal",
-    "busy_timeout": 10000,
     "foreign_keys": 1,
     "synchronous": "normal",
 }

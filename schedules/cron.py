@@ -32,20 +32,49 @@ def zone(name):
         raise ValueError(f"unknown time zone: {name}") from None
 
 
+def _repeats_in_fold(expression):
+    """Classic cron runs jobs with a wildcard hour in both passes of a repeated hour."""
+    return expression.split()[1].startswith("*")
+
+
+def _instants(wall, tz, both):
+    """The UTC instants a wall time stands for: its first occurrence, and with `both`
+    also its second one (they differ only in the hour a fall-back repeats)."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC).replace(tzinfo=None)
+    if not both:
+        return (first,)
+    return first, wall.replace(tzinfo=tz, fold=1).astimezone(UTC).replace(tzinfo=None)
+
+
+def _fold_length(wall, tz):
+    """How much a fall-back repeats around this wall time (zero outside a repeated hour)."""
+    return wall.replace(tzinfo=tz, fold=0).utcoffset() - wall.replace(tzinfo=tz, fold=1).utcoffset()
+
+
 def next_fire(expression, after, tz=UTC):
     """The first fire time strictly after `after` (naive UTC), as naive UTC.
 
-    The expression is read as wall-clock time in `tz`. A wall time that occurs twice
-    (DST fall-back) fires once, at its first occurrence; one that does not exist
-    (spring-forward) fires once, just after the jump.
+    The expression is read as wall-clock time in `tz`, the way classic cron does: a
+    fixed time that a DST fall-back repeats fires once, at its first occurrence; jobs
+    with a wildcard hour keep firing through the repeated hour; a time that does not
+    exist (spring-forward) fires once, just after the jump.
     """
+    both = _repeats_in_fold(expression)
     local = after.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    if both:  # in the first pass of a repeated hour, the second pass starts earlier
+        local -= max(_fold_length(local, tz), dt.timedelta(0))
     wall_times = croniter(expression, local)
+    best = None
     while True:
         wall = wall_times.get_next(dt.datetime)
-        fire = wall.replace(tzinfo=tz, fold=0).astimezone(UTC).replace(tzinfo=None)
-        if fire > after:
-            return fire
+        instants = _instants(wall, tz, both)
+        if best is not None and instants[0] >= best:
+            return best
+        for instant in instants:
+            if instant > after and (best is None or instant < best):
+                best = instant
+        if best is not None and not both:
+            return best
 
 
 def fires_between(expression, start, end, tz=UTC, limit=None):
@@ -61,10 +90,11 @@ def fires_between(expression, start, end, tz=UTC, limit=None):
 
 def previous_fire(expression, at, tz=UTC):
     """The latest fire time at or before `at` (naive UTC), as naive UTC."""
+    both = _repeats_in_fold(expression)
     local = (at + dt.timedelta(seconds=1)).replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
     wall_times = croniter(expression, local)
     while True:
         wall = wall_times.get_prev(dt.datetime)
-        fire = wall.replace(tzinfo=tz, fold=0).astimezone(UTC).replace(tzinfo=None)
-        if fire <= at:
-            return fire
+        due = [instant for instant in _instants(wall, tz, both) if instant <= at]
+        if due:
+            return max(due)

@@ -61,6 +61,7 @@ class Scheduler:
         self._pool = None
         self._threads = 4
         self.loop_beat = None  # monotonic time of the loop's last pass
+        self._inflight = set()  # ids of runs claimed here and not finished
 
     def configure(self, db, *, timezone="UTC", threads=4, misfire_grace=3600,
                   shutdown_grace=30, lease=30, clock=None):
@@ -138,7 +139,7 @@ class Scheduler:
                     row.stopped = False
             if schedule is not None:
                 row.schedule = schedule
-            row.last_slot = now  # count slots from now: no catch-up for the paused time
+            row.last_slot = _later(row.last_slot, now)  # no catch-up for the paused time
             row.updated_at = now
             row.save()
         self.wake()
@@ -153,7 +154,7 @@ class Scheduler:
                 raise NotScheduled(f"Job is disabled: enable it before starting it: {job_id}")
             if row.stopped != stopped:
                 row.stopped = stopped
-                row.last_slot = now
+                row.last_slot = _later(row.last_slot, now)
                 row.updated_at = now
                 row.save()
         self.wake()
@@ -188,41 +189,52 @@ class Scheduler:
         return first
 
     def _claim(self, job_id, now):
-        """Take the job's due slot in one transaction; record skipped and missed slots."""
-        try:
-            with database.atomic("IMMEDIATE"):
-                row = ScheduledJob.get_or_none(ScheduledJob.id == job_id)
-                if row is None or not self.is_scheduled(row):
-                    return None
-                expression = self.schedule_of(row)
-                first = _next_fire(expression, row.last_slot or now, self.timezone)
-                if first > now:
-                    return None  # another process took this slot
-                latest = cron.previous_fire(expression, now, cron.zone(self.timezone))
-                row.last_slot = latest
-                row.updated_at = now
-                row.save()
-                if now - latest > self.misfire_grace:
-                    self._record(job_id, first, "missed", now, _missed(expression, first, latest, self))
-                    return None
-                if first < latest:
-                    earlier = cron.previous_fire(expression, latest - dt.timedelta(seconds=1),
-                                                 cron.zone(self.timezone))
-                    self._record(job_id, first, "missed", now, _missed(expression, first, earlier, self))
-                active = self.active_run(job_id)
-                if active is not None:
-                    self._record(job_id, latest, "skipped", now, f"Still running (run {active.id}).")
-                    return None
-                return JobRun.create(job=job_id, scheduled_for=latest, started_at=now,
-                                     result="running", triggered_by="scheduler",
-                                     owner=self.owner, heartbeat_at=now)
-        except pw.IntegrityError:
-            return None  # the slot or the active-run place was taken elsewhere
+        """Take the job's due slot in one transaction; record skipped and missed slots.
+
+        The slot is marked handled (last_slot) even when a row for it already exists,
+        so that a job can never get stuck re-claiming the same slot.
+        """
+        with database.atomic("IMMEDIATE"):
+            row = ScheduledJob.get_or_none(ScheduledJob.id == job_id)
+            if row is None or not self.is_scheduled(row):
+                return None
+            expression = self.schedule_of(row)
+            first = _next_fire(expression, row.last_slot or now, self.timezone)
+            if first > now:
+                return None  # another process took this slot
+            latest = max(cron.previous_fire(expression, now, cron.zone(self.timezone)), first)
+            row.last_slot = latest
+            row.updated_at = now
+            row.save()
+            if now - latest > self.misfire_grace:
+                self._record(job_id, first, "missed", now, _missed(expression, first, latest, self))
+                return None
+            if first < latest:
+                earlier = cron.previous_fire(expression, latest - dt.timedelta(seconds=1),
+                                             cron.zone(self.timezone))
+                self._record(job_id, first, "missed", now, _missed(expression, first, earlier, self))
+            active = self.active_run(job_id)
+            if active is not None:
+                self._record(job_id, latest, "skipped", now, f"Still running (run {active.id}).")
+                return None
+            run = self._insert(job=job_id, scheduled_for=latest, started_at=now, result="running",
+                               triggered_by="scheduler", owner=self.owner, heartbeat_at=now)
+        if run is not None:
+            self._inflight.add(run.id)
+        return run
 
     @staticmethod
-    def _record(job_id, slot, result, now, details):
-        JobRun.create(job=job_id, scheduled_for=slot, started_at=now, completed_at=now,
-                      duration_ms=0, result=result, triggered_by="scheduler", details=details)
+    def _insert(**fields):
+        """Insert a run row in a savepoint; None if the slot or active place is taken."""
+        try:
+            with database.atomic():
+                return JobRun.create(**fields)
+        except pw.IntegrityError:
+            return None
+
+    def _record(self, job_id, slot, result, now, details):
+        self._insert(job=job_id, scheduled_for=slot, started_at=now, completed_at=now,
+                     duration_ms=0, result=result, triggered_by="scheduler", details=details)
 
     @staticmethod
     def active_run(job_id):
@@ -242,6 +254,7 @@ class Scheduler:
                                     owner=self.owner, heartbeat_at=now)
         except pw.IntegrityError:
             raise AlreadyRunning(job_id) from None
+        self._inflight.add(run.id)
         self.submit(run)
         return run
 
@@ -253,8 +266,17 @@ class Scheduler:
 
     def execute(self, run):
         """Run the task for `run` here and now, and record how it ended."""
-        if self._stopping.is_set():
-            return None  # shutting down: no new runs (stop() records it as interrupted)
+        try:
+            if self._stopping.is_set():
+                return None  # shutting down: no new runs (stop() records it as interrupted)
+            return self._execute(run)
+        except BaseException:  # the run is then closed by its lapsed lease, never stuck
+            log.exception("recording run %s of %s failed", run.id, run.job_id)
+            return None
+        finally:
+            self._inflight.discard(run.id)
+
+    def _execute(self, run):
         spec = self.spec(run.job_id)
         context = TaskContext(run.id, run.job_id, run.triggered_by,
                               logging.getLogger(f"schedules.task.{run.job_id}"), self._stopping)
@@ -262,7 +284,7 @@ class Scheduler:
         try:
             with database.connection_context():
                 details, result = spec.func(context), "success"
-        except Exception as exc:  # the task failed: its message is the run's details
+        except BaseException as exc:  # even SystemExit: the task failed, the worker goes on
             log.exception("task %s (run %s) failed", run.job_id, run.id)
             details, result = f"{type(exc).__name__}: {exc}", "error"
         duration = int((time.monotonic() - started) * 1000)
@@ -278,11 +300,13 @@ class Scheduler:
     # -- leases ----------------------------------------------------------------
 
     def heartbeat(self, now=None):
-        """Renew the lease of this process's running runs."""
+        """Renew the lease of the runs this scheduler claimed and has not finished."""
         now = now or self.clock()
-        JobRun.update(heartbeat_at=now).where(
-            (JobRun.owner == self.owner) & (JobRun.result == "running")
-        ).execute()
+        inflight = list(self._inflight)
+        if inflight:
+            JobRun.update(heartbeat_at=now).where(
+                JobRun.id.in_(inflight) & (JobRun.result == "running")
+            ).execute()
 
     def reap(self, now=None):
         """Close runs whose process stopped renewing their lease as `interrupted`."""
@@ -358,6 +382,11 @@ class Scheduler:
                 sleep = min(sleep, 5.0)
             self._wake.wait(timeout=sleep)
             self._wake.clear()
+
+
+def _later(slot, now):
+    """The later of a job's last handled slot and now: last_slot never moves back."""
+    return now if slot is None else max(slot, now)
 
 
 def _missed(expression, first, last, scheduler):

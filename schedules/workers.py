@@ -1,8 +1,11 @@
 """A small pool of daemon threads: a hung task can never block the process from exiting."""
 
+import logging
 import queue
 import threading
 import time
+
+log = logging.getLogger("schedules")
 
 
 class WorkerPool:
@@ -34,6 +37,8 @@ class WorkerPool:
                 self._busy += 1
             try:
                 self._handler(item)
+            except BaseException:  # a worker must outlive whatever one item does
+                log.exception("worker item failed")
             finally:
                 with self._lock:
                     self._busy -= 1

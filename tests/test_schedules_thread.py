@@ -1,0 +1,94 @@
+"""The real loop thread and worker pool: runs happen on time, and stop() interrupts the rest."""
+
+import pathlib
+import threading
+import time
+
+import peewee as pw
+import pytest
+
+from schedules import Registry, Scheduler
+from schedules.models import JobRun
+
+SCHEMA = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
+PRAGMAS = {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = pw.SqliteDatabase(str(tmp_path / "s.db"), pragmas=PRAGMAS)
+    database.connect()
+    database.connection().executescript(SCHEMA.read_text())
+    database.close()
+    with database.connection_context():
+        yield database
+
+
+def wait_for(predicate, timeout):
+    """Poll `predicate` until it is truthy or `timeout` seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def test_the_loop_thread_runs_a_task_every_second(db):
+    registry = Registry()
+
+    @registry.task("pulse", name="Pulse", schedule="* * * * * *")
+    def pulse(context):
+        time.sleep(0.05)
+        return "beat"
+
+    def successes():
+        return list(JobRun.select().where((JobRun.job == "pulse") & (JobRun.result == "success")))
+
+    scheduler = Scheduler(registry).configure(db, lease=2, threads=2)
+    scheduler.start()
+    try:
+        assert wait_for(lambda: len(successes()) >= 2, timeout=10)
+        assert scheduler.alive
+    finally:
+        scheduler.stop(grace=5)
+    assert not scheduler.alive
+    done = successes()
+    assert len({run.scheduled_for for run in done}) == len(done)
+    for run in done:
+        assert (run.triggered_by, run.details) == ("scheduler", "beat")
+        assert 50 <= run.duration_ms < 1000  # milliseconds
+        assert run.started_at <= run.completed_at
+    assert JobRun.select().where(JobRun.result == "running").count() == 0
+
+
+def test_stop_interrupts_a_task_still_running_after_the_grace(db):
+    registry = Registry()
+    started, release = threading.Event(), threading.Event()
+    contexts, threads = [], []
+
+    @registry.task("hang", name="Hang", schedule="0 0 1 1 *")
+    def hang(context):
+        contexts.append(context)
+        threads.append(threading.current_thread())
+        started.set()
+        release.wait(10)  # set only after stop() has given up on it
+        return "finished late"
+
+    scheduler = Scheduler(registry).configure(db, shutdown_grace=30)
+    scheduler.sync()
+    try:
+        run = scheduler.trigger("hang", "user:1")
+        assert started.wait(5)
+        assert not contexts[0].stopping
+        begun = time.monotonic()
+        scheduler.stop(grace=0.5)
+        elapsed = time.monotonic() - begun
+        assert contexts[0].stop_event.is_set() and contexts[0].stopping
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(timeout=5)
+    assert 0.4 <= elapsed < 5  # the grace given, not the 30 s default
+    stored = JobRun.get_by_id(run.id)
+    # the task finishing after the grace does not overwrite the interruption
+    assert (stored.result, stored.triggered_by) == ("interrupted", "user:1")
+    assert "stopped" in stored.details and stored.completed_at is not None
