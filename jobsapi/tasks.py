@@ -6,6 +6,7 @@ import peewee as pw
 
 from schedules.models import JobRun
 
+from .database import db
 from .models import Job, RefreshToken
 from .scheduling import registry
 from .timeutil import utcnow
@@ -66,3 +67,16 @@ def prune_job_logs(context):
         (JobRun.started_at < cutoff) & (JobRun.result != "running") & JobRun.id.not_in(keep)
     ).execute()
     return f"Deleted {count} run logs older than {days} days"
+
+
+@registry.task(
+    "metadata-sync",
+    name="Metadata Sync",
+    description="Brings the database's query-planner statistics up to date (ANALYZE)",
+    schedule="0 */6 * * *",
+)
+def metadata_sync(context):
+    db.execute_sql("PRAGMA analysis_limit = 1000")  # sample: bounded time on large tables
+    db.execute_sql("ANALYZE")
+    tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
+    return f"Query-planner statistics refreshed for {tables} tables"

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from schedules.cron import next_fire
+
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
 from jobsapi.timeutil import utcnow
 
@@ -17,6 +19,7 @@ JOB_FIELDS = set("id name description enabled running scheduled schedule timezon
                  " lastResult lastDuration".split())
 LOG_FIELDS = set("id jobId startedAt completedAt duration result triggeredBy details".split())
 BUILTIN = {"cleanup-expired-tokens": ("Cleanup Expired Tokens", "0 0 * * *"),
+           "metadata-sync": ("Metadata Sync", "0 */6 * * *"),
            "prune-job-logs": ("Prune Job Logs", "45 0 * * *"),
            "purge-deleted-jobs": ("Purge Deleted Jobs", "30 0 * * *")}
 ROUTES = [("GET", ""), ("PATCH", ""), ("POST", "/start"), ("POST", "/stop"),
@@ -70,10 +73,8 @@ def stamp(value):  # a time as the database stores it
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def next_daily(schedule, now):
-    minute, hour = (int(part) for part in schedule.split()[:2])
-    slot = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return slot if slot > now else slot + dt.timedelta(days=1)
+def next_slot(schedule, now):
+    return next_fire(schedule, now)
 
 
 def ok(response):
@@ -110,7 +111,7 @@ def test_list_shows_the_builtin_jobs(boss, restore):
         assert (body["name"], body["schedule"], body["timezone"]) == (name, schedule, "UTC")
         assert isinstance(body["description"], str) and body["description"]
         assert (body["enabled"], body["scheduled"], body["running"]) == (True, True, False)
-        assert TIMESTAMP.match(body["nextRun"]) and parse(body["nextRun"]) == next_daily(schedule, now)
+        assert TIMESTAMP.match(body["nextRun"]) and parse(body["nextRun"]) == next_slot(schedule, now)
         assert body["lastRun"] is None or TIMESTAMP.match(body["lastRun"])
         assert body["lastResult"] in (None, "success", "error")
         assert body["lastDuration"] is None or isinstance(body["lastDuration"], int)
@@ -124,7 +125,7 @@ def test_disable_unschedules_refuses_start_and_enable_reschedules(boss, restore)
     assert job(boss, "purge-deleted-jobs") == body
     body = boss.patch("/api/jobs/purge-deleted-jobs", json={"enabled": True}).json()
     assert (body["enabled"], body["scheduled"]) == (True, True)
-    assert parse(body["nextRun"]) == next_daily("30 0 * * *", utcnow())
+    assert parse(body["nextRun"]) == next_slot("30 0 * * *", utcnow())
 
 
 def test_stop_start_and_enable_clearing_a_stop(boss, restore):
@@ -321,10 +322,12 @@ def test_logs_answer_a_huge_offset_without_a_server_error(admin, path):
 
 
 def test_example_workflow(boss, restore):
+    """The seed's example workflow, step by step."""
     assert len(page(boss, "/api/jobs")) == len(BUILTIN)
-    assert ok(boss.patch("/api/jobs/purge-deleted-jobs", json={"enabled": False}))["enabled"] is False
+    assert ok(boss.patch("/api/jobs/metadata-sync", json={"enabled": False}))["enabled"] is False
     run_id = ok(boss.post("/api/jobs/cleanup-expired-tokens/trigger"))["runId"]
     assert wait_for_run(boss, "cleanup-expired-tokens", run_id)["result"] == "success"
-    logs = page(boss, "/api/jobs/cleanup-expired-tokens/logs", limit=20)
-    assert logs["limit"] == 20 and logs["total"] >= 1 and len(logs["logs"]) == min(20, logs["total"])
-    assert logs["logs"][0]["id"] == run_id
+    logs = page(boss, "/api/jobs/metadata-sync/logs", limit=20)
+    assert logs["limit"] == 20 and logs["offset"] == 0
+    assert len(logs["logs"]) == min(20, logs["total"])
+    assert all(entry["jobId"] == "metadata-sync" for entry in logs["logs"])

@@ -94,7 +94,8 @@ def test_prune_deletes_old_logs_but_keeps_the_last_100_per_job(admin_user):
     assert stored_ids(JobRun) == set(old_cleanup[20:] + new_cleanup + purge + prune)
     assert details == "Deleted 20 run logs older than 30 days"
     counts = {job: JobRun.select().where(JobRun.job == job).count() for job in (spec.id for spec in tasks.registry)}
-    assert counts == {"cleanup-expired-tokens": 100, "purge-deleted-jobs": 130, "prune-job-logs": 5}
+    assert counts == {"cleanup-expired-tokens": 100, "metadata-sync": 0,
+                      "purge-deleted-jobs": 130, "prune-job-logs": 5}
 
 
 def test_retention_periods_come_from_the_configuration(tmp_path):
@@ -111,6 +112,17 @@ def test_retention_periods_come_from_the_configuration(tmp_path):
             "Deleted 10 run logs older than 7 days")
         assert stored_ids(Job) == {kept} and purged not in stored_ids(Job)
         assert stored_ids(JobRun) == set(old[10:])
+
+
+def test_metadata_sync_refreshes_the_planner_statistics(admin_user):
+    now = utcnow()
+    for _ in range(3):
+        work_job(admin_user, None, now)
+    details = tasks.metadata_sync(context("metadata-sync"))
+    stats = dict(db.execute_sql("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'jobs'").fetchall())
+    assert stats["jobs_live_client"].split()[0] == "3"  # three live rows seen by the planner
+    tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
+    assert details == f"Query-planner statistics refreshed for {tables} tables" and tables >= 2
 
 
 def test_health_reports_a_running_scheduler(anonymous):
