@@ -166,7 +166,10 @@ class Scheduler:
         """Claim every due slot; return (claimed runs, the next fire time or None)."""
         now = now or self.clock()
         claimed, soonest = [], None
-        for row in ScheduledJob.select():
+        # Read all rows first: a SELECT still being stepped holds a read snapshot, and
+        # BEGIN IMMEDIATE from a snapshot fails at once ("database is locked") instead of
+        # waiting its turn while another connection writes.
+        for row in list(ScheduledJob.select()):
             if row.id not in self.registry or not self.is_scheduled(row):
                 continue
             try:
