@@ -1,0 +1,1 @@
+"""Benchmarks of jobsapi against its floor and its peers (`make bench`)."""
