@@ -1,11 +1,15 @@
 # make run: serve on 127.0.0.1:8000.  make test: pytest, then the Bruno collection.
+# make bench: the benchmarks (not part of test); BENCH_ARGS=--quick for a short run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 NODE_STAMP := node_modules/.installed
+BENCH_OUT ?= var/bench.json
+BENCH_ARGS ?=
 
-.PHONY: run test pytest bruno clean
+.PHONY: run test pytest bruno bench clean
 
 run: $(PY_STAMP)
 	$(BIN)/python app.py
@@ -18,10 +22,18 @@ pytest: $(PY_STAMP)
 bruno: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python tests/run_bruno.py
 
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --out $(BENCH_OUT) $(BENCH_ARGS)
+
 # Pinned installs: requirements.lock pins every Python package, package-lock.json the Bruno CLI.
 $(PY_STAMP): setup.cfg pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $@
+
+# The bench extra (APScheduler, py-spy) on top, with its own stamp: make test never waits for it.
+$(BENCH_STAMP): $(PY_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test,bench]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -1,0 +1,149 @@
+"""The figures of a run: one table for people, the same numbers as JSON."""
+
+import json
+import math
+import os
+import platform
+
+MIB = 1024 * 1024
+
+
+def figure(key, name, unit, service, reference, reference_name, ratio, ratio_meaning, target,
+           met):
+    return {"key": key, "figure": name, "unit": unit, "service": service, "reference": reference,
+            "reference_name": reference_name, "ratio": ratio, "ratio_meaning": ratio_meaning,
+            "target": target, "met": met}
+
+
+def ratio(a, b):
+    return a / b if b else math.inf
+
+
+def figures(results):
+    """The issue's table, from the raw results of whichever sections ran."""
+    rows = []
+    batches = results.get("batches")
+    if batches:
+        for key, name in (("ingest", "batch ingest, POST /jobs/batch"),
+                          ("update", "batch update, PATCH /jobs/batch")):
+            part = batches[key]
+            times = ratio(part["floor_jobs_per_s"], part["service_jobs_per_s"])
+            rows.append(figure(
+                key, f"{name} x{part['batch_size']}", "jobs/s",
+                part["service_jobs_per_s"], part["floor_jobs_per_s"],
+                "floor: sqlite3 executemany in one transaction + JSON decode/encode",
+                times, "service's time / floor's time", "<= 5x", times <= 5))
+        ingest = batches["ingest"]
+        rows.append(figure(
+            "peak RSS", "server peak RSS during ingest", "MiB", ingest["server_peak_rss"] / MIB,
+            ingest["server_rss_before"] / MIB, "server RSS before the ingest",
+            ratio(ingest["server_peak_rss"], ingest["server_rss_before"]), "peak / before",
+            "reported", None))
+    reads = results.get("reads")
+    if reads:
+        share = ratio(reads["service"]["requests_per_s"], reads["reference"]["requests_per_s"])
+        rows.append(figure(
+            "reads", f"reads, GET /jobs/<jobId> + token, {reads['connections']} conns", "req/s",
+            reads["service"]["requests_per_s"], reads["reference"]["requests_per_s"],
+            "minimal Flask JSON route, same waitress settings", share,
+            "service / reference", ">= 0.70", share >= 0.70))
+    listing = results.get("list")
+    if listing:
+        small, big = listing["small"], listing["big"]
+        for who, status in (("client", "CONSUMED"), ("admin", "PENDING")):
+            grows = ratio(big[who]["median_ms"], small[who]["median_ms"])
+            rows.append(figure(
+                f"list {who}", f"list ?limit=50&status={status} ({who}), median",
+                "ms", big[who]["median_ms"], small[who]["median_ms"],
+                f"the same request at {small['jobs']:,} jobs (service at {big['jobs']:,})",
+                grows, "big / small", "<= 1.5x", grows <= 1.5))
+        grows = ratio(big["rss"], small["rss"])
+        rows.append(figure(
+            "RSS", f"server RSS with {big['jobs']:,} jobs", "MiB", big["rss"] / MIB,
+            small["rss"] / MIB, f"server RSS with {small['jobs']:,} jobs", grows, "big / small",
+            "<= 1.25x (no growth with the table)", grows <= 1.25))
+    idle = results.get("idle")
+    if idle:
+        engine, aps = idle["engine"], idle["apscheduler"]
+        times = ratio(engine["cpu_s"], aps["cpu_s"])
+        rows.append(figure(
+            "idle", f"scheduler idle CPU, {engine['jobs']} jobs, {engine['window_s']:.0f} s",
+            "% of a core",
+            engine["core_share"] * 100, aps["core_share"] * 100,
+            "APScheduler 3 BackgroundScheduler, the same 1,000 cron jobs, none due",
+            times, "engine / APScheduler",
+            "<= 1x and < 0.5%", times <= 1 and engine["core_share"] < 0.005))
+    lateness = results.get("lateness")
+    if lateness:
+        engine, aps = lateness["engine"], lateness["apscheduler"]
+        for key, label, target, met_also in (("p50_ms", "p50", "<= 1x", True),
+                                             ("p99_ms", "p99", "<= 1x and < 50 ms",
+                                              (engine["p99_ms"] or math.inf) < 50)):
+            times = ratio(engine[key] or math.inf, aps[key])
+            rows.append(figure(
+                f"lateness {label}", f"scheduler lateness {label}, {engine['jobs']} jobs/s", "ms",
+                engine[key], aps[key],
+                f"APScheduler 3, {aps['jobs']} jobs on CronTrigger(second='*')", times,
+                "engine / APScheduler", target, times <= 1 and met_also))
+    return rows
+
+
+def _number(value, unit):
+    if value is None:
+        return "-"
+    if unit in ("jobs/s", "req/s"):
+        return f"{value:,.0f}"
+    if unit == "% of a core":
+        return f"{value:.4f}%"
+    return f"{value:,.1f}"
+
+
+def table(rows):
+    header = ("figure", "unit", "service", "reference", "ratio", "target", "met")
+    body = [
+        (row["figure"], row["unit"], _number(row["service"], row["unit"]),
+         _number(row["reference"], row["unit"]),
+         "inf" if row["ratio"] == math.inf else f"{row['ratio']:.2f}x",
+         row["target"], {True: "yes", False: "MISSED", None: "-"}[row["met"]])
+        for row in rows
+    ]
+    widths = [max(len(line[n]) for line in (header, *body)) for n in range(len(header))]
+    right = {2, 3, 4}
+
+    def line(cells):
+        return "  ".join(cell.rjust(w) if n in right else cell.ljust(w)
+                         for n, (cell, w) in enumerate(zip(cells, widths))).rstrip()
+
+    lines = [line(header), line(["-" * w for w in widths])]
+    lines.extend(line(cells) for cells in body)
+    lines.append("")
+    legend = {}
+    for row in rows:
+        legend.setdefault((row["reference_name"], row["ratio_meaning"]), []).append(row["key"])
+    lines.extend(f"  {', '.join(keys)}: reference = {name}; ratio = {meaning}"
+                 for (name, meaning), keys in legend.items())
+    return "\n".join(lines)
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                  if line.startswith("model name")), platform.processor())
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "system": platform.platform(), "loadavg_at_start": os.getloadavg()}
+
+
+def write_json(path, document):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def clean(value):
+        if isinstance(value, float) and math.isinf(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    with open(path, "w") as out:
+        json.dump(clean(document), out, indent=2)
+        out.write("\n")
