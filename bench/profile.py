@@ -14,6 +14,7 @@ PY_SPY = pathlib.Path(sys.executable).with_name("py-spy")
 FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 SITE_RE = re.compile(r".*/(?:site|dist)-packages/")
 STDLIB_RE = re.compile(r".*/lib/python3\.\d+/")
+PLUMBING = ("(threading.py)", "(waitress/task.py)", "(waitress/channel.py)")
 # Packages whose share of the samples answers "where does the time go".
 PACKAGES = ("jobsapi", "schedules", "marshmallow", "flask_smorest", "webargs", "flask",
             "werkzeug", "flask_jwt_extended", "jwt", "peewee", "json", "logging", "waitress")
@@ -93,9 +94,15 @@ def _frames(stack):
 
 def summarize(raw, top=12):
     """Shares of the non-idle samples: by package (inclusive), by function (inclusive,
-    leaving out the frames on 90% of the stacks or more, and as the innermost frame)."""
+    and as the innermost Python frame).
+
+    The inclusive list leaves out the serving plumbing (threading, waitress), the frames
+    on 90% of the stacks or more, and of a chain of frames with the same count (wrappers
+    calling wrappers) all but the innermost.
+    """
     total = 0
     packages, inclusive, leaf = collections.Counter(), collections.Counter(), collections.Counter()
+    depth = {}
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack.strip() or not count.isdigit():
@@ -105,20 +112,28 @@ def summarize(raw, top=12):
         if not frames:
             continue
         total += count
-        names = {f"{func} ({path})" for func, path in frames}
-        for name in names:
-            inclusive[name] += count
+        seen = set()
+        for level, (func, path) in enumerate(frames):
+            name = f"{func} ({path})"
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += count
+                depth[name] = max(depth.get(name, 0), level)
         func, path = frames[-1]
         leaf[f"{func} ({path})"] += count
         for package in {_package(path) for _, path in frames} - {None}:
             packages[package] += count
     share = (lambda n: round(n / total, 4)) if total else (lambda n: 0.0)
+    innermost = {}  # count -> the deepest frame with exactly that count
+    for name, n in inclusive.items():
+        if n < 0.9 * total and not name.endswith(PLUMBING):
+            if n not in innermost or depth[name] > depth[innermost[n]]:
+                innermost[n] = name
+    chosen = sorted(innermost.items(), reverse=True)[:top]
     return {
         "samples": total,
         "packages": {name: share(packages[name]) for name in PACKAGES if packages[name]},
-        # Frames on (nearly) every stack are the request path itself: show where it splits.
-        "inclusive": [(name, share(n)) for name, n in inclusive.most_common()
-                      if n < 0.9 * total][:top],
+        "inclusive": [(name, share(n)) for n, name in chosen],
         "self": [(name, share(n)) for name, n in leaf.most_common(top)],
     }
 
@@ -137,7 +152,7 @@ def report(summaries):
         lines.append("  by package (inclusive): " + ", ".join(
             f"{name} {share:.0%}" for name, share in
             sorted(summary["packages"].items(), key=lambda item: -item[1])))
-        lines.append("  top functions (inclusive, below the common request path):")
+        lines.append("  top functions (inclusive, innermost of equal shares, below the common path):")
         lines.extend(f"    {share:6.1%}  {name}" for name, share in summary["inclusive"])
         lines.append("  top functions (innermost Python frame):")
         lines.extend(f"    {share:6.1%}  {name}" for name, share in summary["self"])
