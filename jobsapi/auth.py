@@ -3,6 +3,7 @@
 import functools
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 
 from flask import jsonify
@@ -35,15 +36,20 @@ def load_secret_key(database_path):
     """Read the key kept beside the database, creating it (mode 0600) on first use."""
     directory = os.path.dirname(os.path.abspath(database_path)) if database_path != ":memory:" else "."
     path = os.path.join(directory, "secret_key")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        with open(path, encoding="ascii") as handle:
-            return handle.read().strip()
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return key
+    if not os.path.exists(path):
+        # Write a whole file, then link it into place (fails if one is there): a process
+        # starting at the same moment reads the finished key, never an empty file.
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process was first: everyone uses its key
+        finally:
+            os.unlink(temporary)
+    with open(path, encoding="ascii") as handle:
+        return handle.read().strip()
 
 
 def has_permission(user, permission):
