@@ -3,6 +3,7 @@
 import http
 import json
 import logging
+import math
 
 import flask_smorest
 import marshmallow as ma
@@ -20,9 +21,17 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no float holds it (answered 400)
+        raise OverflowError("number too large")
+    return value
+
+
 def strict_json_loads(data):
-    """json.loads that refuses NaN and Infinity, which are not JSON."""
-    return json.loads(data, parse_constant=_reject_constant)
+    """json.loads that refuses NaN and Infinity, which are not JSON, and numbers beyond
+    a float's range, which would become them."""
+    return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 class Parser(FlaskParser):
