@@ -4,6 +4,7 @@ import http
 import json
 import logging
 import math
+import re
 
 import flask_smorest
 import marshmallow as ma
@@ -28,10 +29,18 @@ def _finite_float(text):
     return value
 
 
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def strict_json_loads(data):
-    """json.loads that refuses NaN and Infinity, which are not JSON, and numbers beyond
-    a float's range, which would become them."""
-    return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
+    """json.loads that refuses NaN and Infinity, which are not JSON, numbers beyond a
+    float's range, which would become them, and strings that are not Unicode text."""
+    value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
+    if SURROGATE_ESCAPE.search(data):
+        # "\ud83d\ude00" is one character, but a lone half of such a pair is no text at
+        # all and could be neither stored nor sent back: UnicodeEncodeError (a ValueError).
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
 
 
 class Parser(FlaskParser):
