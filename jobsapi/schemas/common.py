@@ -26,6 +26,25 @@ class AllowedBy:
             raise ma.ValidationError(f"Must be one of: {', '.join(allowed)}.")
 
 
+class JsonLimits:
+    """Validator for a free-form JSON value: at most `max_depth` objects and arrays deep
+    (a deeper one could be stored, but not sent back)."""
+
+    def __init__(self, max_depth):
+        self.max_depth = max_depth
+
+    def __call__(self, value):
+        pending = [(value, 1)]
+        while pending:
+            item, depth = pending.pop()
+            if not isinstance(item, (dict, list)):
+                continue
+            if depth > self.max_depth:
+                raise ma.ValidationError(f"Nests more than {self.max_depth} levels deep.")
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
 class StrictSchema(ma.Schema):
     """Unknown fields are errors."""
 

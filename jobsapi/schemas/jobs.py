@@ -8,11 +8,12 @@ from marshmallow import validate
 
 from ..ids import JOB_ID_PATTERN
 from ..workjobs import STATUSES
-from .common import AllowedBy, BatchItems, StrictFloat, StrictSchema, UTCDateTime
+from .common import AllowedBy, BatchItems, JsonLimits, StrictFloat, StrictSchema, UTCDateTime
 
 JOB_ID = validate.Regexp(JOB_ID_PATTERN, error="Must be 24 lowercase hexadecimal characters.")
 REFERENCE_PREFIX = "clientReference."
 REFERENCE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+JSON_MAX_DEPTH = 100  # requestData and the other free-form fields
 
 
 def _operation(**kwargs):
@@ -46,7 +47,7 @@ def _priority(**kwargs):
 
 
 def _object(**kwargs):
-    return ma.fields.Dict(keys=ma.fields.String(), **kwargs)
+    return ma.fields.Dict(keys=ma.fields.String(), validate=JsonLimits(JSON_MAX_DEPTH), **kwargs)
 
 
 class JobCreateSchema(StrictSchema):
