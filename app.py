@@ -1,6 +1,8 @@
 """Entry point: build the app, serve it with waitress, stop cleanly on SIGTERM."""
 
 import logging
+import logging.handlers
+import queue
 import signal
 import sys
 
@@ -16,12 +18,20 @@ def _exit_on_sigterm(signum, frame):
     sys.exit(0)
 
 
+def configure_logging(level):
+    """Log through a queue: request threads only enqueue, one thread writes to stderr."""
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, console)
+    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    listener.start()
+    return listener
+
+
 def main():
     app = create_app()
-    logging.basicConfig(
-        level=app.config["JOBSAPI_LOG_LEVEL"],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    listener = configure_logging(app.config["JOBSAPI_LOG_LEVEL"])
     # Under load waitress warns about its task queue on every request; keep errors only.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -40,6 +50,7 @@ def main():
     finally:
         scheduler.stop()
         logging.getLogger("jobsapi").info("stopped")
+        listener.stop()
 
 
 if __name__ == "__main__":

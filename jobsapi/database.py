@@ -3,7 +3,7 @@
 import os
 import pathlib
 
-import peewee as pw
+from playhouse.pool import PooledSqliteDatabase
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 2
@@ -22,7 +22,11 @@ PRAGMAS = {
     "synchronous": "normal",
 }
 
-db = pw.SqliteDatabase(None, pragmas=PRAGMAS)
+# Connections are pooled: a request "opens" one by taking it from the pool and "closes"
+# it by giving it back, so the pragmas and the schema read are paid once per connection
+# instead of once per request. A connection is used by one thread at a time.
+db = PooledSqliteDatabase(None, pragmas=PRAGMAS, max_connections=None, stale_timeout=600,
+                          check_same_thread=False)
 
 
 def init_app(app):
@@ -30,7 +34,9 @@ def init_app(app):
     path = app.config["JOBSAPI_DATABASE"]
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    db.init(path, pragmas=PRAGMAS, timeout=10)
+    if not db.deferred:
+        db.close_all()  # pooled connections of an earlier init point at another file
+    db.init(path, pragmas=PRAGMAS, timeout=10, check_same_thread=False)
     with db.connection_context():
         apply_schema(db)
     app.before_request(open_connection)
@@ -44,7 +50,7 @@ def open_connection():
 
 
 def close_connection(exc):
-    """Close this thread's connection after the request."""
+    """Give this thread's connection back to the pool after the request."""
     if not db.is_closed():
         db.close()
 
