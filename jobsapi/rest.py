@@ -11,9 +11,13 @@ import marshmallow as ma
 import peewee as pw
 from flask_jwt_extended import jwt_required
 from webargs.flaskparser import FlaskParser, abort
+from werkzeug.routing import BaseConverter
+
+from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 
 from .auth import permission_required
 from .errors import ServiceError, error_body, first_message
+from .ids import JOB_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,25 @@ class Api(flask_smorest.Api):
         return error_body(409, "The change conflicts with stored data."), 409
 
 
+class WorkJobIdConverter(BaseConverter):
+    """A work job id in a path, documented by its pattern; the view answers 400 for a
+    malformed one. `batch` and `summary` are not ids: /jobs/batch and /jobs/summary
+    answer (and list in Allow) their own methods only."""
+
+    regex = r"(?!(?:batch|summary)$)[^/]+"
+    schema = {"type": "string", "pattern": JOB_ID_PATTERN}
+
+
+class ScheduledJobIdConverter(BaseConverter):
+    """A scheduled job id in a path, documented by its pattern; the view answers 400 for
+    a malformed one."""
+
+    schema = {"type": "string", "pattern": SCHEDULED_JOB_ID_RE.pattern, "maxLength": 100}
+
+
+CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter}
+
+
 def init_app(app):
     """A flask-smorest Api for this app, with its OpenAPI settings and bearer scheme."""
     app.config.setdefault("API_TITLE", "jobsapi")
@@ -163,4 +186,7 @@ def init_app(app):
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    for name, converter in CONVERTERS.items():
+        app.url_map.converters[name] = converter
+        api.register_converter(converter, lambda converter: dict(converter.schema))
     return api

@@ -104,7 +104,7 @@ class JobsSummary(MethodView):
         return workjobs.summarize(current_user, _filters(args))
 
 
-@blp.route("/<job_id>")
+@blp.route("/<work_job_id:job_id>")
 class JobById(MethodView):
     @blp.login_required()
     @blp.response(200, JobSchema)

@@ -47,7 +47,7 @@ class AllRunLogs(MethodView):
         return scheduled.run_logs(limit, args["offset"], args.get("job_id"), args.get("result"))
 
 
-@blp.route("/<job_id>")
+@blp.route("/<scheduled_job_id:job_id>")
 class ScheduledJobById(MethodView):
     @blp.login_required(PERMISSION)
     @blp.response(200, ScheduledJobSchema)
@@ -68,7 +68,7 @@ class ScheduledJobById(MethodView):
         return scheduled.describe(row)
 
 
-@blp.route("/<job_id>/start")
+@blp.route("/<scheduled_job_id:job_id>/start")
 class StartJob(MethodView):
     @blp.login_required(PERMISSION)
     @blp.response(200, ActionResultSchema)
@@ -81,7 +81,7 @@ class StartJob(MethodView):
         return {"success": True, "message": "Job started successfully"}
 
 
-@blp.route("/<job_id>/stop")
+@blp.route("/<scheduled_job_id:job_id>/stop")
 class StopJob(MethodView):
     @blp.login_required(PERMISSION)
     @blp.response(200, ActionResultSchema)
@@ -94,7 +94,7 @@ class StopJob(MethodView):
         return {"success": True, "message": "Job stopped successfully"}
 
 
-@blp.route("/<job_id>/trigger")
+@blp.route("/<scheduled_job_id:job_id>/trigger")
 class TriggerJob(MethodView):
     @blp.login_required(PERMISSION)
     @blp.response(200, TriggerResultSchema)
@@ -107,7 +107,7 @@ class TriggerJob(MethodView):
         return {"success": True, "message": "Job triggered successfully", "runId": run.id}
 
 
-@blp.route("/<job_id>/logs")
+@blp.route("/<scheduled_job_id:job_id>/logs")
 class JobRunLogs(MethodView):
     @blp.login_required(PERMISSION)
     @blp.arguments(JobLogArgs, location="query")

@@ -40,7 +40,8 @@ class Users(MethodView):
         return user
 
 
-@blp.route("/<int:user_id>")
+# Ids are positive SQLite integers: a number outside them names no user (404).
+@blp.route(f"/<int(min=1, max={2**63 - 1}):user_id>")
 class UserById(MethodView):
     @blp.login_required("users.manage")
     @blp.response(200, UserSchema)
