@@ -9,6 +9,8 @@ import re
 import flask_smorest
 import marshmallow as ma
 import peewee as pw
+from apispec import BasePlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_jwt_extended import jwt_required
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.routing import BaseConverter
@@ -18,6 +20,7 @@ from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 from .auth import permission_required
 from .errors import ServiceError, error_body, first_message
 from .ids import JOB_ID_PATTERN
+from .schemas.common import BatchItems
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,23 @@ class ScheduledJobIdConverter(BaseConverter):
 CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter}
 
 
+class SchemaKeywordsPlugin(BasePlugin):
+    """Documents what a schema's fields cannot state: the JSON Schema keywords in the
+    schema class's JSON_SCHEMA (say, minProperties for "give at least one field")."""
+
+    def schema_helper(self, name, definition, schema=None, **kwargs):
+        return dict(getattr(resolve_schema_cls(schema), "JSON_SCHEMA", {})) if schema else None
+
+
+def batch_length(limit):
+    """An apispec attribute function: every batch list holds 1 to `limit` items."""
+
+    def batch_length_attributes(converter, field, **kwargs):
+        return {"minItems": 1, "maxItems": limit} if isinstance(field, BatchItems) else {}
+
+    return batch_length_attributes
+
+
 def init_app(app):
     """A flask-smorest Api for this app, with its OpenAPI settings and bearer scheme."""
     app.config.setdefault("API_TITLE", "jobsapi")
@@ -181,8 +201,10 @@ def init_app(app):
         app,
         spec_kwargs={
             "info": {"description": "Work jobs and scheduled maintenance tasks."},
+            "extra_plugins": [SchemaKeywordsPlugin()],
         },
     )
+    api.ma_plugin.converter.add_attribute_function(batch_length(app.config["JOBSAPI_MAX_BATCH"]))
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

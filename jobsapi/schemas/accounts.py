@@ -52,6 +52,8 @@ class UserCreateSchema(StrictSchema):
 
 
 class UserUpdateSchema(StrictSchema):
+    JSON_SCHEMA = {"minProperties": 1}  # not_empty, for the OpenAPI document
+
     password = ma.fields.String(validate=PASSWORD, load_only=True)
     role = ma.fields.String(validate=validate.OneOf(ROLES))
     permissions = ma.fields.List(ma.fields.String(validate=validate.OneOf(PERMISSIONS)))

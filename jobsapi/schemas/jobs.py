@@ -61,6 +61,8 @@ class JobCreateSchema(StrictSchema):
 
 
 class JobUpdateSchema(StrictSchema):
+    JSON_SCHEMA = {"minProperties": 1}  # not_empty, for the OpenAPI document
+
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
     operation = _operation()
     prompts = _prompts()
@@ -80,6 +82,8 @@ class JobUpdateSchema(StrictSchema):
 
 
 class JobBatchUpdateItemSchema(JobUpdateSchema):
+    JSON_SCHEMA = {"minProperties": 2}  # jobId and a change
+
     job_id = ma.fields.String(data_key="jobId", required=True, validate=JOB_ID)
 
 

@@ -35,6 +35,8 @@ class ScheduledJobSchema(ma.Schema):
 
 
 class ScheduledJobUpdateSchema(StrictSchema):
+    JSON_SCHEMA = {"minProperties": 1}  # not_empty, for the OpenAPI document
+
     enabled = StrictBoolean()
     schedule = ma.fields.String(
         metadata={"description": "Cron: 5 fields, or 6 with seconds last"}
