@@ -46,6 +46,9 @@ CAMEL = {
     "processing_metrics": "processingMetrics",
     "error_data": "errorData",
 }
+UPDATABLE_COLUMNS = {"status", "operation", "prompts", "model", "temperature", "priority",
+                     "request_data", "client_reference", "response_data",
+                     "processing_metrics", "error_data"}
 INSERT_COLUMNS = ("id", "client_id", "status", "operation", "prompts", "model", "temperature",
                   "priority", "request_data", "client_reference", "response_data",
                   "processing_metrics", "error_data", "created_at", "updated_at")
@@ -178,18 +181,34 @@ def update_jobs(user, changes, single=False, now=None):
         )
         if errors:
             _raise(errors, kinds, "jobs", single)
-        updated = []
-        for change in changes:
-            job = jobs[change["job_id"]]
-            fields = {k: v for k, v in change.items() if k != "job_id"}
-            for name, value in fields.items():
-                setattr(job, name, value)
-            job.updated_at = now
-            Job.update({Job.updated_at: now, **{getattr(Job, k): v for k, v in fields.items()}}).where(
-                Job.id == job.id
-            ).execute()
-            updated.append(job)
+        updated = [_apply(jobs[change["job_id"]], change, now) for change in changes]
+        _write_changes(changes, now)
     return updated
+
+
+def _apply(job, change, now):
+    """The job as it will be stored after `change` (for the response)."""
+    for name, value in change.items():
+        if name != "job_id":
+            setattr(job, name, value)
+    job.updated_at = now
+    return job
+
+
+def _write_changes(changes, now):
+    """UPDATE the changed columns: one executemany per distinct set of columns."""
+    stamp = now.isoformat(" ")
+    groups = {}
+    for change in changes:
+        columns = tuple(sorted(name for name in change if name != "job_id"))
+        if not set(columns) <= UPDATABLE_COLUMNS:  # names go into SQL: only known ones
+            raise ValueError(f"not updatable: {sorted(set(columns) - UPDATABLE_COLUMNS)}")
+        values = tuple(_json(change[c]) if c in JSON_COLUMNS else change[c] for c in columns)
+        groups.setdefault(columns, []).append(values + (stamp, change["job_id"]))
+    cursor = db.cursor()
+    for columns, rows in groups.items():
+        assignments = ", ".join(f"{column} = ?" for column in columns + ("updated_at",))
+        cursor.executemany(f"UPDATE jobs SET {assignments} WHERE id = ?", rows)
 
 
 def delete_jobs(user, job_ids, single=False, now=None):

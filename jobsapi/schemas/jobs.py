@@ -7,6 +7,7 @@ from flask import current_app, request
 from marshmallow import validate
 
 from ..ids import JOB_ID_PATTERN
+from ..timeutil import isoformat
 from ..workjobs import STATUSES
 from .common import AllowedBy, BatchItems, JsonLimits, StrictFloat, StrictSchema, UTCDateTime
 
@@ -14,6 +15,7 @@ JOB_ID = validate.Regexp(JOB_ID_PATTERN, error="Must be 24 lowercase hexadecimal
 REFERENCE_PREFIX = "clientReference."
 REFERENCE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 JSON_MAX_DEPTH = 100  # requestData and the other free-form fields
+MAX_TEXT = 1024 * 1024  # characters in one prompt, or in one free-form field as JSON
 
 
 def _operation(**kwargs):
@@ -24,7 +26,7 @@ def _operation(**kwargs):
 
 def _prompts(**kwargs):
     return ma.fields.List(
-        ma.fields.String(validate=validate.Length(min=1)),
+        ma.fields.String(validate=validate.Length(min=1, max=MAX_TEXT)),
         validate=validate.Length(min=1, max=100),
         **kwargs,
     )
@@ -47,7 +49,8 @@ def _priority(**kwargs):
 
 
 def _object(**kwargs):
-    return ma.fields.Dict(keys=ma.fields.String(), validate=JsonLimits(JSON_MAX_DEPTH), **kwargs)
+    limits = JsonLimits(JSON_MAX_DEPTH, MAX_TEXT)
+    return ma.fields.Dict(keys=ma.fields.String(), validate=limits, **kwargs)
 
 
 class JobCreateSchema(StrictSchema):
@@ -186,6 +189,34 @@ class JobSchema(ma.Schema):
     errorData = ma.fields.Dict(attribute="error_data", required=True, allow_none=True)
     createdAt = UTCDateTime(attribute="created_at", required=True)
     updatedAt = UTCDateTime(attribute="updated_at", required=True)
+
+    def dump(self, obj, *, many=None):
+        """The fields above, read directly: batches of 1,000 jobs are answered often, and
+        marshmallow's generic dump cost a fifth of a batch request (a test keeps the two
+        outputs equal)."""
+        many = self.many if many is None else many
+        return [job_body(job) for job in obj] if many else job_body(obj)
+
+
+def job_body(job):
+    """One JobResponse as a dict."""
+    return {
+        "jobId": job.id,
+        "clientId": job.client_id,
+        "status": job.status,
+        "operation": job.operation,
+        "prompts": job.prompts,
+        "model": job.model,
+        "temperature": None if job.temperature is None else float(job.temperature),
+        "priority": job.priority,
+        "requestData": job.request_data,
+        "clientReference": job.client_reference,
+        "responseData": job.response_data,
+        "processingMetrics": job.processing_metrics,
+        "errorData": job.error_data,
+        "createdAt": isoformat(job.created_at),
+        "updatedAt": isoformat(job.updated_at),
+    }
 
 
 class JobSummarySchema(ma.Schema):
