@@ -1,5 +1,7 @@
 """Fields and validators shared by the schemas."""
 
+import json
+
 import marshmallow as ma
 from flask import current_app
 
@@ -28,10 +30,12 @@ class AllowedBy:
 
 class JsonLimits:
     """Validator for a free-form JSON value: at most `max_depth` objects and arrays deep
-    (a deeper one could be stored, but not sent back)."""
+    (a deeper one could be stored, but not sent back) and `max_chars` characters long
+    written as JSON (as it is stored)."""
 
-    def __init__(self, max_depth):
+    def __init__(self, max_depth, max_chars):
         self.max_depth = max_depth
+        self.max_chars = max_chars
 
     def __call__(self, value):
         pending = [(value, 1)]
@@ -43,6 +47,8 @@ class JsonLimits:
                 raise ma.ValidationError(f"Nests more than {self.max_depth} levels deep.")
             children = item.values() if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
+        if len(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) > self.max_chars:
+            raise ma.ValidationError(f"Longer than {self.max_chars} characters as JSON.")
 
 
 class StrictSchema(ma.Schema):
