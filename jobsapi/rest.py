@@ -109,8 +109,22 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+class ErrorSchema(ma.Schema):
+    """The one error shape (errors.error_body)."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "The HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "Its reason phrase"})
+    message = ma.fields.String(required=True)
+    errors = ma.fields.Dict(metadata={"description": "Field errors, only when there are any"})
+
+
 class Api(flask_smorest.Api):
     """The API: every error, raised anywhere, leaves in the one error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+    # Each operation lists the error statuses it answers, with no catch-all `default`
+    # that would make any status look documented.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self):
         super()._register_error_handlers()
@@ -163,18 +177,27 @@ class ScheduledJobIdConverter(BaseConverter):
     """A scheduled job id in a path, documented by its pattern; the view answers 400 for
     a malformed one."""
 
-    schema = {"type": "string", "pattern": SCHEDULED_JOB_ID_RE.pattern, "maxLength": 100}
+    schema = {
+        "type": "string", "pattern": SCHEDULED_JOB_ID_RE.pattern, "maxLength": 100,
+        "example": "metadata-sync",
+    }
 
 
 CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter}
 
 
-class SchemaKeywordsPlugin(BasePlugin):
-    """Documents what a schema's fields cannot state: the JSON Schema keywords in the
-    schema class's JSON_SCHEMA (say, minProperties for "give at least one field")."""
+class DocumentPlugin(BasePlugin):
+    """Says in the OpenAPI document what the decorators cannot: the JSON Schema keywords
+    a schema class lists in JSON_SCHEMA (say, minProperties for "give at least one
+    field"), and the 503 any operation answers while the database stays busy
+    (Api.handle_database_busy)."""
 
     def schema_helper(self, name, definition, schema=None, **kwargs):
         return dict(getattr(resolve_schema_cls(schema), "JSON_SCHEMA", {})) if schema else None
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("503", "SERVICE_UNAVAILABLE")
 
 
 def batch_length(limit):
@@ -201,7 +224,7 @@ def init_app(app):
         app,
         spec_kwargs={
             "info": {"description": "Work jobs and scheduled maintenance tasks."},
-            "extra_plugins": [SchemaKeywordsPlugin()],
+            "extra_plugins": [DocumentPlugin()],
         },
     )
     api.ma_plugin.converter.add_attribute_function(batch_length(app.config["JOBSAPI_MAX_BATCH"]))
