@@ -4,6 +4,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -42,6 +43,11 @@ def _next_fire(expression, after, tz_name):
     return cron.next_fire(expression, after, cron.zone(tz_name))
 
 
+@functools.lru_cache(maxsize=1024)
+def _previous_fire(expression, at, tz_name):
+    return cron.previous_fire(expression, at, cron.zone(tz_name))
+
+
 class Scheduler:
     """Unbound until `configure(database, ...)`; `start()` runs the loop thread."""
 
@@ -62,6 +68,13 @@ class Scheduler:
         self._threads = 4
         self.loop_beat = None  # monotonic time of the loop's last pass
         self._inflight = set()  # ids of runs claimed here and not finished
+        self._finished = queue.SimpleQueue()  # outcomes waiting to be written
+        self._recording = threading.Lock()
+        self._deadline = None  # monotonic time the loop should pass again by
+        self._last_heartbeat = self._last_reap = 0.0
+        self._wake_reason = False  # a change here asks for a fresh tick
+        self._version = None  # newest updated_at of the jobs at the last tick
+        self._soonest = None  # next fire time found by the last tick
 
     def configure(self, db, *, timezone="UTC", threads=4, misfire_grace=3600,
                   shutdown_grace=30, lease=30, clock=None):
@@ -165,7 +178,7 @@ class Scheduler:
     def tick(self, now=None):
         """Claim every due slot; return (claimed runs, the next fire time or None)."""
         now = now or self.clock()
-        claimed, soonest = [], None
+        due, soonest = [], None
         # Read all rows first: a SELECT still being stepped holds a read snapshot, and
         # BEGIN IMMEDIATE from a snapshot fails at once ("database is locked") instead of
         # waiting its turn while another connection writes.
@@ -173,71 +186,94 @@ class Scheduler:
             if row.id not in self.registry or not self.is_scheduled(row):
                 continue
             try:
-                first = self._tick_job(row, now, claimed)
+                expression = self.schedule_of(row)
+                first = _next_fire(expression, row.last_slot or now, self.timezone)
+                if first <= now:
+                    due.append(row.id)
+                    first = _next_fire(expression, now, self.timezone)
             except Exception:  # one broken job must not stop the others
                 log.exception("scheduling job %s failed", row.id)
                 continue
             soonest = first if soonest is None else min(soonest, first)
-        return claimed, soonest
+        return self._claim_all(due, now), soonest
 
-    def _tick_job(self, row, now, claimed):
-        """Claim the job's slot if due (into `claimed`); return its next fire time."""
+    def _claim_all(self, job_ids, now):
+        """Claim the due jobs' slots in one write transaction; return the runs to start.
+
+        Each job's row is read again inside the transaction: a slot another process
+        already handled (its last_slot moved on) is left alone. The slot is marked
+        handled even when a run row for it exists already, so a job can never get stuck
+        re-claiming one slot; the unique (job, slot) and one-running-run-per-job indexes
+        make every insert a no-op rather than a duplicate.
+        """
+        if not job_ids:
+            return []
+        tz = cron.zone(self.timezone)
+        handled, records, starts = [], [], []
+        with database.atomic("IMMEDIATE"):
+            rows = {row.id: row for row in ScheduledJob.select().where(ScheduledJob.id.in_(job_ids))}
+            active = dict(JobRun.select(JobRun.job, JobRun.id).where(
+                (JobRun.result == "running") & JobRun.job.in_(job_ids)).tuples())
+            for job_id in job_ids:
+                row = rows.get(job_id)
+                try:
+                    plan = self._plan(row, now, tz, active.get(job_id))
+                except Exception:  # one broken job must not stop the others
+                    log.exception("claiming a slot of %s failed", job_id)
+                    continue
+                if plan is not None:
+                    latest, job_records, start = plan
+                    handled.append((_stamp(latest), _stamp(now), job_id))
+                    records.extend(job_records)
+                    if start:
+                        starts.append((job_id, latest))
+            cursor = database.cursor()
+            cursor.executemany("UPDATE scheduled_jobs SET last_slot = ?, updated_at = ? WHERE id = ?",
+                               handled)
+            for record in records:
+                cursor.execute(_INSERT_RUN, record)
+            claimed = []
+            for job_id, slot in starts:
+                cursor.execute(_INSERT_RUN, (job_id, _stamp(slot), _stamp(now), None, None,
+                                             "running", "scheduler", None, self.owner, _stamp(now)))
+                if cursor.rowcount == 1:
+                    claimed.append(JobRun(id=cursor.lastrowid, job=job_id, scheduled_for=slot,
+                                          started_at=now, result="running",
+                                          triggered_by="scheduler", owner=self.owner))
+        self._inflight.update(run.id for run in claimed)
+        return claimed
+
+    def _plan(self, row, now, tz, active_run_id):
+        """What to do for a due job: (slot to mark handled, rows to record, start a run?)."""
+        if row is None or not self.is_scheduled(row):
+            return None
         expression = self.schedule_of(row)
         first = _next_fire(expression, row.last_slot or now, self.timezone)
-        if first <= now:
-            run = self._claim(row.id, now)
-            if run is not None:
-                claimed.append(run)
-            first = _next_fire(expression, now, self.timezone)
-        return first
-
-    def _claim(self, job_id, now):
-        """Take the job's due slot in one transaction; record skipped and missed slots.
-
-        The slot is marked handled (last_slot) even when a row for it already exists,
-        so that a job can never get stuck re-claiming the same slot.
-        """
-        with database.atomic("IMMEDIATE"):
-            row = ScheduledJob.get_or_none(ScheduledJob.id == job_id)
-            if row is None or not self.is_scheduled(row):
-                return None
-            expression = self.schedule_of(row)
-            first = _next_fire(expression, row.last_slot or now, self.timezone)
-            if first > now:
-                return None  # another process took this slot
-            latest = max(cron.previous_fire(expression, now, cron.zone(self.timezone)), first)
-            row.last_slot = latest
-            row.updated_at = now
-            row.save()
-            if now - latest > self.misfire_grace:
-                self._record(job_id, first, "missed", now, _missed(expression, first, latest, self))
-                return None
-            if first < latest:
-                earlier = cron.previous_fire(expression, latest - dt.timedelta(seconds=1),
-                                             cron.zone(self.timezone))
-                self._record(job_id, first, "missed", now, _missed(expression, first, earlier, self))
-            active = self.active_run(job_id)
-            if active is not None:
-                self._record(job_id, latest, "skipped", now, f"Still running (run {active.id}).")
-                return None
-            run = self._insert(job=job_id, scheduled_for=latest, started_at=now, result="running",
-                               triggered_by="scheduler", owner=self.owner, heartbeat_at=now)
-        if run is not None:
-            self._inflight.add(run.id)
-        return run
+        if first > now:
+            return None  # another process took this slot
+        if _next_fire(expression, first, self.timezone) > now:
+            latest = first  # the usual case: exactly one slot is due
+        else:
+            latest = max(_previous_fire(expression, now, self.timezone), first)
+        if now - latest > self.misfire_grace:
+            return latest, [self._done(row.id, first, "missed", now,
+                                       _missed(expression, first, latest, self))], False
+        records = []
+        if first < latest:
+            earlier = cron.previous_fire(expression, latest - dt.timedelta(seconds=1), tz)
+            records.append(self._done(row.id, first, "missed", now,
+                                      _missed(expression, first, earlier, self)))
+        if active_run_id is not None:
+            records.append(self._done(row.id, latest, "skipped", now,
+                                      f"Still running (run {active_run_id})."))
+            return latest, records, False
+        return latest, records, True
 
     @staticmethod
-    def _insert(**fields):
-        """Insert a run row in a savepoint; None if the slot or active place is taken."""
-        try:
-            with database.atomic():
-                return JobRun.create(**fields)
-        except pw.IntegrityError:
-            return None
-
-    def _record(self, job_id, slot, result, now, details):
-        self._insert(job=job_id, scheduled_for=slot, started_at=now, completed_at=now,
-                     duration_ms=0, result=result, triggered_by="scheduler", details=details)
+    def _done(job_id, slot, result, now, details):
+        """The values of a finished (skipped or missed) slot's row."""
+        return (job_id, _stamp(slot), _stamp(now), _stamp(now), 0, result, "scheduler", details,
+                None, None)
 
     @staticmethod
     def active_run(job_id):
@@ -271,13 +307,13 @@ class Scheduler:
         """Run the task for `run` here and now, and record how it ended."""
         try:
             if self._stopping.is_set():
+                self._inflight.discard(run.id)
                 return None  # shutting down: no new runs (stop() records it as interrupted)
             return self._execute(run)
         except BaseException:  # the run is then closed by its lapsed lease, never stuck
             log.exception("recording run %s of %s failed", run.id, run.job_id)
-            return None
-        finally:
             self._inflight.discard(run.id)
+            return None
 
     def _execute(self, run):
         spec = self.spec(run.job_id)
@@ -291,14 +327,31 @@ class Scheduler:
             log.exception("task %s (run %s) failed", run.job_id, run.id)
             details, result = f"{type(exc).__name__}: {exc}", "error"
         duration = int((time.monotonic() - started) * 1000)
-        with database.connection_context():
-            JobRun.update(
-                result=result,
-                details=None if details is None else str(details)[:DETAILS_MAX],
-                completed_at=self.clock(),
-                duration_ms=duration,
-            ).where((JobRun.id == run.id) & (JobRun.result == "running")).execute()
+        details = None if details is None else str(details)[:DETAILS_MAX]
+        self._finished.put((result, details, _stamp(self.clock()), duration, run.id))
+        self._record_finished()
         return result
+
+    def _record_finished(self):
+        """Write finished runs' outcomes, many per transaction when many finish at once.
+
+        Whichever worker gets the lock writes everything finished so far; one that
+        does not leaves its outcome to the holder (which looks again before leaving).
+        """
+        while not self._finished.empty() and self._recording.acquire(blocking=False):
+            try:
+                batch = []
+                while not self._finished.empty():
+                    batch.append(self._finished.get())
+                try:
+                    with database.connection_context(), database.atomic("IMMEDIATE"):
+                        database.cursor().executemany(
+                            "UPDATE job_runs SET result = ?, details = ?, completed_at = ?, "
+                            "duration_ms = ? WHERE id = ? AND result = 'running'", batch)
+                finally:  # written or not, no longer renewed: a lost write lapses to interrupted
+                    self._inflight.difference_update(values[-1] for values in batch)
+            finally:
+                self._recording.release()
 
     # -- leases ----------------------------------------------------------------
 
@@ -315,6 +368,8 @@ class Scheduler:
         """Close runs whose process stopped renewing their lease as `interrupted`."""
         now = now or self.clock()
         stale = (JobRun.result == "running") & (JobRun.heartbeat_at < now - self.lease)
+        if not JobRun.select(JobRun.id).where(stale).exists():  # a read: no write lock
+            return 0
         return JobRun.update(
             result="interrupted", completed_at=now,
             details="Interrupted: its process stopped (no heartbeat).",
@@ -329,6 +384,8 @@ class Scheduler:
     # -- the loop --------------------------------------------------------------
 
     def wake(self):
+        """Make the loop re-read the jobs now (after a change)."""
+        self._wake_reason = True
         self._wake.set()
 
     def start(self):
@@ -352,6 +409,7 @@ class Scheduler:
         if self._pool is not None:
             self._pool.stop(grace)
             self._pool = None
+        self._record_finished()
         with database.connection_context():
             self.interrupt_own("Interrupted: the service stopped before the task finished.")
 
@@ -359,32 +417,69 @@ class Scheduler:
     def alive(self):
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def stalled_for(self):
+        """Seconds the loop is overdue for its next pass (0 when on time or not running)."""
+        if not self.alive or self._deadline is None:
+            return 0.0
+        return max(time.monotonic() - self._deadline, 0.0)
+
     def _loop(self):
-        last_heartbeat = last_reap = 0.0
         while not self._stopping.is_set():
             self.loop_beat = time.monotonic()
-            sleep = self.max_sleep
             try:
-                with database.connection_context():
-                    now = self.clock()
-                    if self.loop_beat - last_heartbeat >= self.heartbeat_every:
-                        self.heartbeat(now)
-                        last_heartbeat = self.loop_beat
-                    if self.loop_beat - last_reap >= self.max_sleep:
-                        self.reap(now)
-                        last_reap = self.loop_beat
-                    claimed, soonest = self.tick(now)
-                for run in claimed:
-                    self.submit(run)
-                if soonest is not None:
-                    sleep = min(sleep, max((soonest - self.clock()).total_seconds(), 0.0))
-                if self._pool is not None and self._pool.busy:
-                    sleep = min(sleep, self.heartbeat_every)
+                sleep = self._pass()
             except Exception:  # keep the loop alive through a passing database error
                 log.exception("scheduler pass failed")
-                sleep = min(sleep, 5.0)
+                sleep = 5.0
+            self._deadline = time.monotonic() + sleep
             self._wake.wait(timeout=sleep)
             self._wake.clear()
+
+    def _pass(self):
+        """Renew leases, reap dead runs, and claim due slots; return how long to sleep.
+
+        Idle, a pass only looks for runs of dead processes and for changes to the jobs;
+        the rows are read and the cron maths done only when a slot is due or something
+        changed, so an idle scheduler costs next to nothing.
+        """
+        beat = time.monotonic()
+        with database.connection_context():
+            now = self.clock()
+            if self._inflight and beat - self._last_heartbeat >= self.heartbeat_every:
+                self.heartbeat(now)
+                self._last_heartbeat = beat
+            if beat - self._last_reap >= self.max_sleep:
+                self.reap(now)
+                self._last_reap = beat
+            version = ScheduledJob.select(pw.fn.MAX(ScheduledJob.updated_at)).scalar()
+            claimed = []
+            if self._wake_reason or version != self._version or self._soonest is None \
+                    or now >= self._soonest:
+                self._wake_reason, self._version = False, version
+                claimed, self._soonest = self.tick(now)
+        for run in claimed:
+            self.submit(run)
+        sleep = self.max_sleep
+        if self._soonest is not None:
+            sleep = min(sleep, max((self._soonest - self.clock()).total_seconds(), 0.0))
+        if self._inflight:
+            sleep = min(sleep, self.heartbeat_every)
+        return sleep
+
+
+# ON CONFLICT DO NOTHING: a slot that has its row already, or a second running run of a
+# job, is not inserted (SQLite and PostgreSQL alike).
+_INSERT_RUN = (
+    "INSERT INTO job_runs (job_id, scheduled_for, started_at, completed_at, duration_ms, "
+    "result, triggered_by, details, owner, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _stamp(value):
+    """A naive UTC datetime as the database stores it (as peewee writes it)."""
+    return None if value is None else str(value)
 
 
 def _later(slot, now):

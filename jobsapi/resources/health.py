@@ -17,6 +17,8 @@ blp = Blueprint("health", __name__, url_prefix="/health", description="Service h
 
 # An overdue job is one whose slot passed this long ago without being claimed.
 OVERDUE_AFTER_SECONDS = 60
+# The loop is stalled when it is this late for a pass it had planned.
+STALLED_AFTER_SECONDS = 30
 
 
 class SchedulerHealthSchema(ma.Schema):
@@ -41,7 +43,7 @@ def scheduler_health():
     age = None if beat is None or not scheduler.alive else round(time.monotonic() - beat, 3)
     if age is None:
         state = "off"
-    elif age > scheduler.max_sleep + 30:
+    elif scheduler.stalled_for > STALLED_AFTER_SECONDS:
         state = "stalled"
     else:
         state = "running"
