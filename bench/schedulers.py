@@ -21,14 +21,16 @@ class Engine:
     name = "engine"
 
     def __init__(self, directory, count, expression, task=noop):
-        import peewee as pw
+        from playhouse.pool import PooledSqliteDatabase
 
         from jobsapi.config import from_env
         from jobsapi.database import PRAGMAS, apply_schema
         from schedules import Registry, Scheduler
 
-        self.database = pw.SqliteDatabase(str(directory / "scheduler.db"), pragmas=PRAGMAS,
-                                          timeout=10)
+        # Pooled, as the service's database is (jobsapi.database).
+        self.database = PooledSqliteDatabase(str(directory / "scheduler.db"), pragmas=PRAGMAS,
+                                             timeout=10, max_connections=None,
+                                             check_same_thread=False)
         with self.database.connection_context():
             apply_schema(self.database)
         registry = Registry()
