@@ -1,19 +1,49 @@
 """JWT wiring, the current user, permission checks and the app's secret key."""
 
+import collections
 import functools
 import os
 import secrets
 import tempfile
+import threading
+import time
 from datetime import timedelta
 
-from flask import jsonify
+from flask import current_app, jsonify
 from flask_jwt_extended import JWTManager, current_user, jwt_required
 from flask_smorest import abort
 
 from .errors import error_body
 from .models import User
 
-jwt = JWTManager()
+
+class JWTManagerWithCache(JWTManager):
+    """Verifies a token's signature once: the claims of a token string that verified are
+    kept (keyed with the secret that verified it) until the token expires. Decoding
+    twice per request, as flask-jwt-extended does, was a third of a job read."""
+
+    CACHE_SIZE = 4096
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._verified = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
+        key = (current_app.config["JWT_SECRET_KEY"], encoded_token, csrf_value, allow_expired)
+        with self._lock:
+            claims = self._verified.get(key)
+        if claims is not None and (allow_expired or claims.get("exp", 0) > time.time()):
+            return dict(claims)
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        with self._lock:
+            self._verified[key] = dict(claims)
+            while len(self._verified) > self.CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+
+jwt = JWTManagerWithCache()
 
 PERMISSIONS = ("settings.update", "activities.read", "users.manage")
 ROLES = ("admin", "client")
