@@ -108,6 +108,7 @@ def visible_jobs(user):
 # running it. Same rule as visible_jobs(): live jobs, a client's own only.
 _JOB_SQL = "SELECT * FROM jobs WHERE id = ? AND deleted_at IS NULL"
 _OWN_JOB_SQL = _JOB_SQL + " AND client_id = ?"
+FETCH_CHUNK = 10000
 
 
 def get_job(user, job_id):
@@ -175,8 +176,18 @@ def _first_field_message(problems):
 
 
 def _fetch(user, job_ids):
+    """The visible jobs among `job_ids`, by id (plain SQL: a 1,000-id IN built by the
+    query builder cost more than the query)."""
     wanted = list({job_id for job_id in job_ids if isinstance(job_id, str)})
-    return {job.id: job for job in visible_jobs(user).where(Job.id.in_(wanted))}
+    found = {}
+    for start in range(0, len(wanted), FETCH_CHUNK):  # within SQLite's parameter limit
+        chunk = wanted[start:start + FETCH_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        sql, params = f"SELECT * FROM jobs WHERE id IN ({marks}) AND deleted_at IS NULL", chunk
+        if user.role != "admin":
+            sql, params = sql + " AND client_id = ?", chunk + [user.id]
+        found.update((job.id, job) for job in Job.raw(sql, *params))
+    return found
 
 
 def update_jobs(user, changes, single=False, now=None):
