@@ -1,4 +1,4 @@
-# make run: serve on 127.0.0.1:8000.  make test: pytest, then the Bruno collection.
+# make run: serve on 127.0.0.1:8000.  make test: pytest, the Bruno collection, then the fuzzer.
 # make bench: the benchmarks (not part of test); BENCH_ARGS=--quick for a short run.
 PYTHON ?= python3
 VENV := .venv
@@ -9,18 +9,22 @@ NODE_STAMP := node_modules/.installed
 BENCH_OUT ?= var/bench.json
 BENCH_ARGS ?=
 
-.PHONY: run test pytest bruno bench clean
+.PHONY: run test pytest bruno fuzz bench clean
 
 run: $(PY_STAMP)
 	$(BIN)/python app.py
 
-test: pytest bruno
+test: pytest bruno fuzz
 
 pytest: $(PY_STAMP)
 	$(BIN)/python -m pytest
 
 bruno: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python tests/run_bruno.py
+
+# schemathesis against a live server, as an admin and as a client; FUZZ_SEED=<n> replays a seed.
+fuzz: $(PY_STAMP)
+	$(BIN)/python tests/fuzz.py
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run --out $(BENCH_OUT) $(BENCH_ARGS)
