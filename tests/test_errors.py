@@ -6,7 +6,10 @@ import re
 import pytest
 import requests
 
-from conftest import LiveServer, assert_error
+from conftest import ADMIN_PASSWORD, LiveServer, assert_error
+from jobsapi import create_app
+from jobsapi.ids import JOB_ID_PATTERN
+from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 
 JOB = {"operation": "o", "prompts": ["p"], "model": "m", "requestData": {}}
 UNDOCUMENTED = ("static", "api-docs.")
@@ -155,3 +158,49 @@ def test_docs_page_is_html(anonymous):
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert "swagger" in response.text.lower() and "openapi.json" in response.text
+
+
+def test_openapi_lists_each_status_with_no_catch_all(openapi):
+    error = openapi["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"code", "status", "message"}
+    for path, method, operation in operations(openapi):
+        assert "default" not in operation["responses"], (path, method)
+        assert "503" in operation["responses"], (path, method)  # the database stays busy
+
+
+def test_openapi_path_ids_carry_their_patterns(openapi):
+    def schema(path):
+        return openapi["paths"][path]["parameters"][0]["schema"]
+
+    assert schema("/jobs/{job_id}")["pattern"] == JOB_ID_PATTERN
+    assert schema("/api/jobs/{job_id}/trigger")["pattern"] == SCHEDULED_JOB_ID_RE.pattern
+    assert schema("/api/users/{user_id}")["maximum"] == 2**63 - 1
+
+
+def test_openapi_states_batch_bounds_and_non_empty_updates(tmp_path):
+    app = create_app({"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"),
+                      "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD, "JOBSAPI_MAX_BATCH": 7})
+    schemas = app.test_client().get("/openapi.json").get_json()["components"]["schemas"]
+    for name, field in (("JobBatchCreate", "jobs"), ("JobBatchUpdate", "jobs"),
+                        ("JobBatchDelete", "jobIds")):
+        items = schemas[name]["properties"][field]
+        assert (items["minItems"], items["maxItems"]) == (1, 7), name
+    for name, least in (("JobUpdate", 1), ("JobBatchUpdateItem", 2), ("UserUpdate", 1),
+                        ("ScheduledJobUpdate", 1)):
+        assert schemas[name]["minProperties"] == least, name
+
+
+def test_batch_and_summary_are_not_job_ids(make_user):
+    alice = make_user()
+    for path, methods in (("/jobs/batch", {"POST", "PATCH", "DELETE", "OPTIONS"}),
+                          ("/jobs/summary", {"GET", "HEAD", "OPTIONS"})):
+        allow = alice.request("OPTIONS", path).headers["Allow"]
+        assert {method.strip() for method in allow.split(",")} == methods, path
+    response = alice.get("/jobs/batch")
+    assert_error(response, 405)
+    assert "GET" not in response.headers["Allow"]
+
+
+def test_a_user_id_no_user_can_have_is_404(admin):
+    assert_error(admin.get(f"/api/users/{2**63}"), 404)
+    assert_error(admin.get("/api/users/0"), 404)
