@@ -157,7 +157,8 @@ def main():
                 sys.stdout.write(server_problems(server)[-20000:])
     if failed:
         log(f"FAILED: the {' and '.join(failed)} run(s) found problems; seed {seed}")
-        log(f"reproduce with: FUZZ_SEED={seed} make fuzz")
+        log("each failure above has a curl command that reproduces it against a server;")
+        log(f"FUZZ_SEED={seed} make fuzz generates the same requests again")
         return 1
     log(f"passed: both runs, seed {seed}")
     return 0
