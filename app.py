@@ -24,7 +24,9 @@ def configure_logging(level):
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(records, console)
-    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    root = logging.getLogger()
+    root.setLevel(level)
+    root.addHandler(logging.handlers.QueueHandler(records))  # formats with the console's format
     listener.start()
     return listener
 
