@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import peewee as pw
 import pytest
 import requests
 
@@ -24,6 +25,20 @@ def app(tmp_path):
     return create_app(
         {"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD}
     )
+
+
+@pytest.fixture
+def engine_db(tmp_path):
+    """A bare peewee database with schema.sql applied, for the schedules engine alone."""
+    database = pw.SqliteDatabase(
+        str(tmp_path / "s.db"),
+        pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1},
+    )
+    database.connect()
+    database.connection().executescript((ROOT / "schema.sql").read_text())
+    database.close()
+    with database.connection_context():
+        yield database
 
 
 @pytest.fixture

@@ -1,17 +1,13 @@
 """The scheduler engine on an injected clock: registry, claims, skips, misfires, leases, DST."""
 
 import datetime as dt
-import pathlib
 import threading
 
-import peewee as pw
 import pytest
 
 from schedules import AlreadyRunning, InvalidSchedule, Registry, Scheduler
 from schedules.models import JobRun, ScheduledJob
 
-SCHEMA = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-PRAGMAS = {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
 T0 = dt.datetime(2024, 5, 1, 10, 0)
 SECOND, MINUTE = dt.timedelta(seconds=1), dt.timedelta(minutes=1)
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -34,16 +30,6 @@ def done(context):
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = pw.SqliteDatabase(str(tmp_path / "s.db"), pragmas=PRAGMAS)
-    database.connect()
-    database.connection().executescript(SCHEMA.read_text())
-    database.close()
-    with database.connection_context():
-        yield database
-
-
-@pytest.fixture
 def clock():
     return Clock(T0)
 
@@ -57,13 +43,13 @@ def register(defaults):
 
 
 @pytest.fixture
-def make(db, clock):
+def make(engine_db, clock):
     """A Scheduler with one task `report`, synced at the clock's time."""
 
     def make(schedule=HOURLY, func=done, **knobs):
         registry = Registry()
         registry.task("report", name="Report", schedule=schedule)(func)
-        scheduler = Scheduler(registry).configure(db, clock=clock, **knobs)
+        scheduler = Scheduler(registry).configure(engine_db, clock=clock, **knobs)
         scheduler.sync(clock())
         return scheduler
 
@@ -246,10 +232,10 @@ def test_an_admin_change_racing_a_claim_does_not_wedge_the_job(make):
     assert slots(scheduler.tick(T0 + 2 * HOUR)[0]) == [("report", T0 + 2 * HOUR)]
 
 
-def test_admin_changes_survive_resync_and_a_new_registration(db, clock):
+def test_admin_changes_survive_resync_and_a_new_registration(engine_db, clock):
     scheduler = Scheduler(register({"alpha": (HOURLY, True), "beta": (HOURLY, True),
                                     "gamma": (HOURLY, True), "delta": (HOURLY, False)}))
-    scheduler.configure(db, clock=clock).sync(T0)
+    scheduler.configure(engine_db, clock=clock).sync(T0)
     scheduler.update("alpha", enabled=False, now=T0)
     scheduler.update("beta", schedule="*/10 * * * *", now=T0)
     scheduler.set_stopped("gamma", True, now=T0)
@@ -259,7 +245,7 @@ def test_admin_changes_survive_resync_and_a_new_registration(db, clock):
     every5 = "*/5 * * * *"
     restarted = Scheduler(register({"alpha": (every5, True), "beta": ("0 0 * * *", True),
                                     "gamma": (every5, True), "delta": (every5, False)}))
-    restarted.configure(db, clock=clock).sync(T0 + 2 * MINUTE)
+    restarted.configure(engine_db, clock=clock).sync(T0 + 2 * MINUTE)
     stored = {row.id: (row.enabled, row.stopped, row.schedule) for row in ScheduledJob.select()}
     assert stored == {"alpha": (False, False, None), "beta": (None, False, "*/10 * * * *"),
                       "gamma": (None, True, None), "delta": (True, False, None)}
@@ -308,14 +294,14 @@ def test_reap_interrupts_a_stale_run_and_the_job_claims_its_next_slot(make):
     assert runs() == [(T0 + HOUR, "interrupted"), (T0 + 2 * HOUR, "running")]
 
 
-def test_heartbeat_keeps_a_run_alive_past_the_lease(make, db, clock):
+def test_heartbeat_keeps_a_run_alive_past_the_lease(make, engine_db, clock):
     scheduler = make(lease=30)
     scheduler.tick(T0 + HOUR)
     scheduler.heartbeat(T0 + HOUR + 20 * SECOND)
     scheduler.reap(T0 + HOUR + 45 * SECOND)
     assert runs() == [(T0 + HOUR, "running")]
     # another process's heartbeat renews only its own runs
-    Scheduler(scheduler.registry).configure(db, lease=30, clock=clock).heartbeat(
+    Scheduler(scheduler.registry).configure(engine_db, lease=30, clock=clock).heartbeat(
         T0 + HOUR + 50 * SECOND)
     scheduler.reap(T0 + HOUR + 51 * SECOND)
     assert runs() == [(T0 + HOUR, "interrupted")]
@@ -325,10 +311,10 @@ def test_heartbeat_keeps_a_run_alive_past_the_lease(make, db, clock):
     (utc(2024, 11, 2, 12), [utc(2024, 11, 3, 5, 30), utc(2024, 11, 4, 6, 30)]),
     (utc(2024, 3, 9, 12), [utc(2024, 3, 10, 6, 30), utc(2024, 3, 11, 5, 30)]),
 ])
-def test_the_engine_runs_a_daily_job_once_across_a_dst_day(db, clock, start, expected):
+def test_the_engine_runs_a_daily_job_once_across_a_dst_day(engine_db, clock, start, expected):
     clock.now = start
     scheduler = Scheduler(register({"report": ("30 1 * * *", True)}))
-    scheduler.configure(db, timezone="America/New_York", clock=clock).sync(start)
+    scheduler.configure(engine_db, timezone="America/New_York", clock=clock).sync(start)
     while clock.now < start + 2 * DAY:
         clock.now += 10 * MINUTE
         for run in scheduler.tick(clock.now)[0]:

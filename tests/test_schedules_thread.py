@@ -1,27 +1,12 @@
 """The real loop thread and worker pool: runs happen on time, and stop() interrupts the rest."""
 
-import pathlib
 import threading
 import time
 
-import peewee as pw
 import pytest
 
 from schedules import Registry, Scheduler
 from schedules.models import JobRun
-
-SCHEMA = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-PRAGMAS = {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = pw.SqliteDatabase(str(tmp_path / "s.db"), pragmas=PRAGMAS)
-    database.connect()
-    database.connection().executescript(SCHEMA.read_text())
-    database.close()
-    with database.connection_context():
-        yield database
 
 
 def wait_for(predicate, timeout):
@@ -32,7 +17,7 @@ def wait_for(predicate, timeout):
     return value
 
 
-def test_the_loop_thread_runs_a_task_every_second(db):
+def test_the_loop_thread_runs_a_task_every_second(engine_db):
     registry = Registry()
 
     @registry.task("pulse", name="Pulse", schedule="* * * * * *")
@@ -43,7 +28,7 @@ def test_the_loop_thread_runs_a_task_every_second(db):
     def successes():
         return list(JobRun.select().where((JobRun.job == "pulse") & (JobRun.result == "success")))
 
-    scheduler = Scheduler(registry).configure(db, lease=2, threads=2)
+    scheduler = Scheduler(registry).configure(engine_db, lease=2, threads=2)
     scheduler.start()
     try:
         assert wait_for(lambda: len(successes()) >= 2, timeout=10)
@@ -60,7 +45,7 @@ def test_the_loop_thread_runs_a_task_every_second(db):
     assert JobRun.select().where(JobRun.result == "running").count() == 0
 
 
-def test_stop_interrupts_a_task_still_running_after_the_grace(db):
+def test_stop_interrupts_a_task_still_running_after_the_grace(engine_db):
     registry = Registry()
     started, release = threading.Event(), threading.Event()
     contexts, threads = [], []
@@ -73,7 +58,7 @@ def test_stop_interrupts_a_task_still_running_after_the_grace(db):
         release.wait(10)  # set only after stop() has given up on it
         return "finished late"
 
-    scheduler = Scheduler(registry).configure(db, shutdown_grace=30)
+    scheduler = Scheduler(registry).configure(engine_db, shutdown_grace=30)
     scheduler.sync()
     try:
         run = scheduler.trigger("hang", "user:1")
