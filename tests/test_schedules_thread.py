@@ -3,7 +3,6 @@
 import threading
 import time
 
-
 from schedules import Registry, Scheduler
 from schedules.models import JobRun
 
