@@ -12,18 +12,12 @@ class WorkerPool:
     def __init__(self, size, handler):
         self._queue = queue.Queue()
         self._handler = handler
-        self._busy = 0
-        self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"scheduler-worker-{n}", daemon=True)
             for n in range(max(1, size))
         ]
         for thread in self._threads:
             thread.start()
-
-    @property
-    def busy(self):
-        return self._busy > 0 or not self._queue.empty()
 
     def submit(self, item):
         self._queue.put(item)
@@ -33,15 +27,10 @@ class WorkerPool:
             item = self._queue.get()
             if item is None:
                 return
-            with self._lock:
-                self._busy += 1
             try:
                 self._handler(item)
             except BaseException:  # a worker must outlive whatever one item does
                 log.exception("worker item failed")
-            finally:
-                with self._lock:
-                    self._busy -= 1
 
     def stop(self, grace):
         """Let queued and running items finish within `grace` seconds; then give up on them."""
