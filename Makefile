@@ -1,4 +1,4 @@
-# make run: serve on 127.0.0.1:8000.  make test: pytest, the Bruno collection, then the fuzzer.
+# make run: serve on 127.0.0.1:8000.  make test: the Bruno collection, the fuzzer, then pytest.
 # make bench: the benchmarks (not part of test); BENCH_ARGS=--quick for a short run.
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +14,8 @@ BENCH_ARGS ?=
 run: $(PY_STAMP)
 	$(BIN)/python app.py
 
-test: pytest bruno fuzz
+# pytest last: its summary closes the output, whatever ran before it.
+test: bruno fuzz pytest
 
 pytest: $(PY_STAMP)
 	$(BIN)/python -m pytest
