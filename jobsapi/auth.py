@@ -122,7 +122,7 @@ def load_user(_header, payload):
     except (KeyError, TypeError, ValueError):
         return None
     # Run on every authenticated request: plain SQL, not the query builder.
-    return next(iter(User.raw("SELECT * FROM users WHERE id = ? AND disabled = 0", user_id)), None)
+    return next(User.from_sql("SELECT * FROM users WHERE id = ? AND disabled = 0", user_id), None)
 
 
 @jwt.user_lookup_error_loader

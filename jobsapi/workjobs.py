@@ -179,7 +179,7 @@ def _fetch(user, job_ids):
         sql, params = f"SELECT * FROM jobs WHERE id IN ({marks}) AND deleted_at IS NULL", chunk
         if user.role != "admin":
             sql, params = sql + " AND client_id = ?", chunk + [user.id]
-        found.update((job.id, job) for job in Job.raw(sql, *params))
+        found.update((job.id, job) for job in Job.from_sql(sql, *params))
     return found
 
 
