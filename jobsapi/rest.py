@@ -88,6 +88,12 @@ class Blueprint(flask_smorest.Blueprint):
             return parse
         return lambda func: self.errors(413, 415)(parse(func))
 
+    def doc(self, **kwargs):
+        return _in_place(super().doc(**kwargs))
+
+    def alt_response(self, status_code, **kwargs):
+        return _in_place(super().alt_response(status_code, **kwargs))
+
     def errors(self, *codes):
         """Document error responses (the one error shape) for a view."""
 
@@ -107,6 +113,17 @@ class Blueprint(flask_smorest.Blueprint):
             return self.errors(401, 403)(guarded) if permission else self.errors(401)(guarded)
 
         return decorator
+
+
+def _in_place(decorator):
+    """A flask-smorest decorator that only documents, applied to the view itself instead
+    of through the call-through wrapper it adds (a call and an ensure_sync per request)."""
+
+    def apply(func):
+        func._apidoc = decorator(func)._apidoc
+        return func
+
+    return apply
 
 
 class ErrorSchema(ma.Schema):
