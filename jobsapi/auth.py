@@ -9,41 +9,16 @@ import threading
 import time
 from datetime import timedelta
 
-from flask import current_app, jsonify
-from flask_jwt_extended import JWTManager, current_user, jwt_required
+from flask import current_app, g, jsonify, request
+from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import UserLookupError
 from flask_smorest import abort
 
 from .errors import error_body
 from .models import User
 
 
-class JWTManagerWithCache(JWTManager):
-    """Verifies a token's signature once: the claims of a token string that verified are
-    kept (keyed with the secret that verified it) until the token expires. Decoding
-    twice per request, as flask-jwt-extended does, was a third of a job read."""
-
-    CACHE_SIZE = 4096
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._verified = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
-        key = (current_app.config["JWT_SECRET_KEY"], encoded_token, csrf_value, allow_expired)
-        with self._lock:
-            claims = self._verified.get(key)
-        if claims is not None and (allow_expired or claims.get("exp", 0) > time.time()):
-            return dict(claims)
-        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
-        with self._lock:
-            self._verified[key] = dict(claims)
-            while len(self._verified) > self.CACHE_SIZE:
-                self._verified.popitem(last=False)
-        return claims
-
-
-jwt = JWTManagerWithCache()
+jwt = JWTManager()
 
 PERMISSIONS = ("settings.update", "activities.read", "users.manage")
 ROLES = ("admin", "client")
@@ -52,8 +27,7 @@ ROLES = ("admin", "client")
 def init_app(app):
     """Configure token lifetimes and the secret key, then bind flask-jwt-extended."""
     key = app.config.get("JOBSAPI_SECRET_KEY") or load_secret_key(app.config["JOBSAPI_DATABASE"])
-    app.config["SECRET_KEY"] = key
-    app.config["JWT_SECRET_KEY"] = key
+    app.config["JWT_SECRET_KEY"] = key  # no SECRET_KEY: the service keeps no cookie session
     app.config.setdefault("JWT_ALGORITHM", "HS256")
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
     app.config.setdefault(
@@ -91,14 +65,66 @@ def is_admin(user):
     return user.role == "admin"
 
 
-def permission_required(permission):
-    """Require a valid access token whose user holds `permission` (else 401 / 403)."""
+class VerifiedTokens:
+    """Access tokens whose signature and claims verified, kept until they expire.
+
+    flask-jwt-extended decodes a token twice per request and parses its header a third
+    time; a remembered token only has its user looked up. The key holds the secret that
+    verified the token, so a new secret verifies every token afresh."""
+
+    SIZE = 4096
+
+    def __init__(self):
+        self._entries = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[1]["exp"] <= time.time():
+            return None
+        return entry
+
+    def put(self, key, header, claims):
+        with self._lock:
+            self._entries[key] = (header, claims)
+            while len(self._entries) > self.SIZE:
+                self._entries.popitem(last=False)
+
+
+verified_tokens = VerifiedTokens()
+
+
+def authenticate():
+    """Verify the request's access token and load its user, as flask-jwt-extended's
+    verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
+    key = (current_app.config["JWT_SECRET_KEY"], request.headers.get("Authorization"))
+    entry = verified_tokens.get(key)
+    if entry is None:
+        verified = verify_jwt_in_request()  # None for a method exempt from tokens (OPTIONS)
+        if verified is not None and "exp" in verified[1]:
+            header, claims = verified
+            verified_tokens.put(key, header, claims)
+        return
+    header, claims = entry
+    user = load_user(header, claims)
+    if user is None:
+        raise UserLookupError(f"user_lookup returned None for {claims.get('sub')}", header, claims)
+    # Where verify_jwt_in_request keeps its outcome, which current_user and get_jwt() read.
+    g._jwt_extended_jwt_user = {"loaded_user": user}
+    g._jwt_extended_jwt_header = header
+    g._jwt_extended_jwt = claims
+    g._jwt_extended_jwt_location = "headers"
+
+
+def login_required(permission=None):
+    """Require a valid access token (else 401) whose user holds `permission` (else 403)."""
 
     def decorator(func):
         @functools.wraps(func)
-        @jwt_required()
         def wrapper(*args, **kwargs):
-            if not has_permission(current_user, permission):
+            authenticate()
+            if permission is not None and not has_permission(current_user, permission):
                 abort(403, message=f"This action requires the '{permission}' permission.")
             return func(*args, **kwargs)
 

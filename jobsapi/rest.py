@@ -11,13 +11,12 @@ import marshmallow as ma
 import peewee as pw
 from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask_jwt_extended import jwt_required
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.routing import BaseConverter
 
 from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 
-from .auth import permission_required
+from .auth import login_required
 from .errors import ServiceError, error_body, first_message
 from .ids import JOB_ID_PATTERN
 from .schemas.common import BatchItems
@@ -108,7 +107,7 @@ class Blueprint(flask_smorest.Blueprint):
         """Require a valid access token (401) and, if given, a permission (403); documented."""
 
         def decorator(func):
-            guarded = permission_required(permission)(func) if permission else jwt_required()(func)
+            guarded = login_required(permission)(func)
             guarded = self.doc(security=[{"bearerAuth": []}])(guarded)
             return self.errors(401, 403)(guarded) if permission else self.errors(401)(guarded)
 
