@@ -46,6 +46,14 @@ def client(app):
     return app.test_client()
 
 
+def wait_for(predicate, timeout):
+    """Poll `predicate` until it is truthy or `timeout` seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

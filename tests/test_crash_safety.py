@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from conftest import ADMIN_PASSWORD, Api, LiveServer
+from conftest import ADMIN_PASSWORD, Api, LiveServer, wait_for
 
 KILLS = int(os.environ.get("CRASH_KILLS", "24"))
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(2**32))
@@ -32,14 +32,6 @@ def priority_of(step):
 def job_body(marker, n):
     return {"operation": "crash-test", "prompts": [f"item {n}"], "model": "m",
             "requestData": {"n": n}, "clientReference": {"batch": marker}}
-
-
-def wait_for(predicate, timeout):
-    """Poll `predicate` until it is truthy or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def query(path, sql, *params):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from conftest import wait_for
+
 WORKER = pathlib.Path(__file__).resolve().parent / "scheduler_worker.py"
 SCHEMA = WORKER.parent.parent / "schema.sql"
 
@@ -34,14 +36,6 @@ def query(db_path, sql, *params):
             return connection.execute(sql, params).fetchall()
         except sqlite3.OperationalError:  # no such table yet
             return []
-
-
-def wait_for(predicate, timeout):
-    """Poll `predicate` until it is truthy or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def test_two_processes_on_one_database_fire_each_slot_once(tmp_path):

@@ -6,13 +6,7 @@ import time
 from schedules import Registry, Scheduler
 from schedules.models import JobRun
 
-
-def wait_for(predicate, timeout):
-    """Poll `predicate` until it is truthy or `timeout` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return value
+from conftest import wait_for
 
 
 def test_the_loop_thread_runs_a_task_every_second(engine_db):
