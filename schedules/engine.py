@@ -1,5 +1,6 @@
 """The scheduler: claims slots through the database, runs tasks on a small pool."""
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -9,10 +10,12 @@ import socket
 import threading
 import time
 import uuid
+from typing import NamedTuple
 
 import peewee as pw
 
 from . import cron
+from .doorbell import LocalBell, bell_for
 from .models import JobRun, ScheduledJob, database
 from .registry import Registry, TaskContext
 from .workers import WorkerPool
@@ -20,6 +23,9 @@ from .workers import WorkerPool
 log = logging.getLogger("schedules")
 
 DETAILS_MAX = 2000
+# The longest an idle loop sleeps with nothing to watch: bounds what a step of the wall
+# clock can do to the next slot's time.
+IDLE_MAX = 3600.0
 
 
 class UnknownJob(LookupError):
@@ -61,7 +67,7 @@ class Scheduler:
         self.heartbeat_every = 10.0
         self.max_sleep = 30.0
         self.clock = utcnow
-        self._wake = threading.Event()
+        self._bell = LocalBell()  # wakes the loop; a shared one wakes other processes' too
         self._stopping = threading.Event()
         self._thread = None
         self._pool = None
@@ -72,6 +78,7 @@ class Scheduler:
         self._recording = threading.Lock()
         self._deadline = None  # monotonic time the loop should pass again by
         self._last_heartbeat = self._last_reap = 0.0
+        self._watching = True  # runs not renewed here were running at the last look
         self._wake_reason = False  # a change here asks for a fresh tick
         self._version = None  # newest updated_at of the jobs at the last tick
         self._soonest = None  # next fire time found by the last tick
@@ -80,6 +87,9 @@ class Scheduler:
                   shutdown_grace=30, lease=30, clock=None):
         """Bind to a peewee database holding the engine's tables, and set the knobs."""
         database.initialize(db)
+        if self._thread is None:  # a running loop keeps the bell it waits on
+            self._bell.close()
+            self._bell = bell_for(getattr(db, "database", None))
         cron.zone(timezone)  # fail early on an unknown zone
         self.timezone = timezone
         self._threads = threads
@@ -155,7 +165,7 @@ class Scheduler:
             row.last_slot = _later(row.last_slot, now)  # no catch-up for the paused time
             row.updated_at = now
             row.save()
-        self.wake()
+        self.wake(everywhere=True)
         return row
 
     def set_stopped(self, job_id, stopped, now=None):
@@ -170,7 +180,7 @@ class Scheduler:
                 row.last_slot = _later(row.last_slot, now)
                 row.updated_at = now
                 row.save()
-        self.wake()
+        self.wake(everywhere=True)
         return row
 
     # -- firing ----------------------------------------------------------------
@@ -182,7 +192,7 @@ class Scheduler:
         # Read all rows first: a SELECT still being stepped holds a read snapshot, and
         # BEGIN IMMEDIATE from a snapshot fails at once ("database is locked") instead of
         # waiting its turn while another connection writes.
-        for row in list(ScheduledJob.select()):
+        for row in _job_rows():
             if row.id not in self.registry or not self.is_scheduled(row):
                 continue
             try:
@@ -209,11 +219,11 @@ class Scheduler:
         if not job_ids:
             return []
         tz = cron.zone(self.timezone)
-        handled, records, starts = [], [], []
-        with database.atomic("IMMEDIATE"):
-            rows = {row.id: row for row in ScheduledJob.select().where(ScheduledJob.id.in_(job_ids))}
-            active = dict(JobRun.select(JobRun.job, JobRun.id).where(
-                (JobRun.result == "running") & JobRun.job.in_(job_ids)).tuples())
+        handled, records, starts = [], [], {}
+        with _checkpoint_later(), database.atomic("IMMEDIATE"):
+            rows = {row.id: row for row in _job_rows(job_ids)}
+            active = dict(database.execute_sql(
+                "SELECT job_id, id FROM job_runs WHERE result = 'running'").fetchall())
             for job_id in job_ids:
                 row = rows.get(job_id)
                 try:
@@ -223,24 +233,27 @@ class Scheduler:
                     continue
                 if plan is not None:
                     latest, job_records, start = plan
-                    handled.append((_stamp(latest), _stamp(now), job_id))
+                    handled.append((_stamp(latest), job_id))
                     records.extend(job_records)
                     if start:
-                        starts.append((job_id, latest))
+                        starts[job_id] = latest
             cursor = database.cursor()
-            cursor.executemany("UPDATE scheduled_jobs SET last_slot = ?, updated_at = ? WHERE id = ?",
-                               handled)
-            for record in records:
-                cursor.execute(_INSERT_RUN, record)
-            claimed = []
-            for job_id, slot in starts:
-                cursor.execute(_INSERT_RUN, (job_id, _stamp(slot), _stamp(now), None, None,
-                                             "running", "scheduler", None, self.owner, _stamp(now)))
-                if cursor.rowcount == 1:
-                    claimed.append(JobRun(id=cursor.lastrowid, job=job_id, scheduled_for=slot,
-                                          started_at=now, result="running",
-                                          triggered_by="scheduler", owner=self.owner))
+            # updated_at stays: it marks admins' changes, which make the loops read again.
+            cursor.executemany("UPDATE scheduled_jobs SET last_slot = ? WHERE id = ?", handled)
+            cursor.executemany(_INSERT_RUN, records)
+            claimed, stamp = [], _stamp(now)
+            for chunk in _chunks(list(starts.items()), 500):  # 10 parameters a row
+                values = [(job_id, _stamp(slot), stamp, None, None, "running", "scheduler", None,
+                           self.owner, stamp) for job_id, slot in chunk]
+                inserted = cursor.execute(
+                    _INSERT_RUNS.format(", ".join([_ROW_MARKS] * len(values))),
+                    [value for row in values for value in row],
+                ).fetchall()
+                claimed.extend(Claim(run_id, job_id, starts[job_id], now, "running", "scheduler",
+                                     self.owner) for run_id, job_id in inserted)
         self._inflight.update(run.id for run in claimed)
+        if claimed:
+            self._bell.ring()
         return claimed
 
     def _plan(self, row, now, tz, active_run_id):
@@ -294,8 +307,13 @@ class Scheduler:
         except pw.IntegrityError:
             raise AlreadyRunning(job_id) from None
         self._inflight.add(run.id)
+        self._bell.ring()  # the other processes now have a run to watch the lease of
         self.submit(run)
         return run
+
+    def _submit_all(self, runs):
+        for run in runs:
+            self.submit(run)
 
     def submit(self, run):
         """Run in the pool (started on first use), never in the caller's thread."""
@@ -367,9 +385,14 @@ class Scheduler:
     def reap(self, now=None):
         """Close runs whose process stopped renewing their lease as `interrupted`."""
         now = now or self.clock()
-        stale = (JobRun.result == "running") & (JobRun.heartbeat_at < now - self.lease)
-        if not JobRun.select(JobRun.id).where(stale).exists():  # a read: no write lock
+        running = list(JobRun.select(JobRun.id, JobRun.heartbeat_at).where(  # a read: no lock
+            JobRun.result == "running").tuples())
+        # Runs whose lease no heartbeat of ours renews: the loop keeps an eye on them.
+        self._watching = any(run_id not in self._inflight for run_id, _ in running)
+        stale_before = now - self.lease
+        if not any(beat < stale_before for _, beat in running):
             return 0
+        stale = (JobRun.result == "running") & (JobRun.heartbeat_at < stale_before)
         return JobRun.update(
             result="interrupted", completed_at=now,
             details="Interrupted: its process stopped (no heartbeat).",
@@ -383,10 +406,13 @@ class Scheduler:
 
     # -- the loop --------------------------------------------------------------
 
-    def wake(self):
-        """Make the loop re-read the jobs now (after a change)."""
+    def wake(self, everywhere=False):
+        """Make the loop re-read the jobs now (after a change), and with `everywhere` the
+        loops of the other processes on the database as well."""
         self._wake_reason = True
-        self._wake.set()
+        self._bell.wake()
+        if everywhere:
+            self._bell.ring()
 
     def start(self):
         """Start the loop thread (idempotent)."""
@@ -395,6 +421,12 @@ class Scheduler:
         self._stopping.clear()
         with database.connection_context():
             self.sync()
+        try:
+            self._bell.listen()
+        except OSError as exc:
+            log.warning("scheduler wake-ups are local only (polling for other processes): %s",
+                        exc)
+            self._bell = LocalBell()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
@@ -402,10 +434,11 @@ class Scheduler:
         """No new runs; give running tasks `grace` seconds, then mark the rest interrupted."""
         grace = self.shutdown_grace if grace is None else grace
         self._stopping.set()
-        self._wake.set()
+        self._bell.wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._bell.close()
         if self._pool is not None:
             self._pool.stop(grace)
             self._pool = None
@@ -433,34 +466,37 @@ class Scheduler:
                 log.exception("scheduler pass failed")
                 sleep = 5.0
             self._deadline = time.monotonic() + sleep
-            self._wake.wait(timeout=sleep)
-            self._wake.clear()
+            self._bell.wait(sleep)
 
     def _pass(self):
         """Renew leases, reap dead runs, and claim due slots; return how long to sleep.
 
-        Idle, a pass only looks for runs of dead processes and for changes to the jobs;
-        the rows are read and the cron maths done only when a slot is due or something
-        changed, so an idle scheduler costs next to nothing.
+        The rows are read and the cron maths done only when a slot is due or something
+        changed. While no other process has a run going, nothing needs watching between
+        slots: the loop sleeps until the next one, and a run starting or a job changing
+        anywhere rings its bell. With a local bell it looks every `max_sleep` seconds.
         """
         beat = time.monotonic()
         with database.connection_context():
             now = self.clock()
+            if self._soonest is not None and now >= self._soonest:
+                # A slot is due: claim and start first, look around after.
+                claimed, self._soonest = self.tick(now)
+                self._submit_all(claimed)
             if self._inflight and beat - self._last_heartbeat >= self.heartbeat_every:
                 self.heartbeat(now)
                 self._last_heartbeat = beat
-            if beat - self._last_reap >= self.max_sleep:
+            # Unwatched, a pass means a slot, a change or a bell: look for others' runs.
+            if not self._watching or beat - self._last_reap >= self.max_sleep:
                 self.reap(now)
                 self._last_reap = beat
             version = ScheduledJob.select(pw.fn.MAX(ScheduledJob.updated_at)).scalar()
-            claimed = []
-            if self._wake_reason or version != self._version or self._soonest is None \
-                    or now >= self._soonest:
+            if self._wake_reason or version != self._version or self._soonest is None:
                 self._wake_reason, self._version = False, version
                 claimed, self._soonest = self.tick(now)
-        for run in claimed:
-            self.submit(run)
-        sleep = self.max_sleep
+                self._submit_all(claimed)
+        watching = self._watching or not self._bell.shared
+        sleep = self.max_sleep if watching else IDLE_MAX
         if self._soonest is not None:
             sleep = min(sleep, max((self._soonest - self.clock()).total_seconds(), 0.0))
         if self._inflight:
@@ -469,12 +505,68 @@ class Scheduler:
 
 
 # ON CONFLICT DO NOTHING: a slot that has its row already, or a second running run of a
-# job, is not inserted (SQLite and PostgreSQL alike).
-_INSERT_RUN = (
-    "INSERT INTO job_runs (job_id, scheduled_for, started_at, completed_at, duration_ms, "
-    "result, triggered_by, details, owner, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
-)
+# job, is not inserted (SQLite and PostgreSQL alike); RETURNING lists the rows that were.
+_RUN_COLUMNS = ("job_id, scheduled_for, started_at, completed_at, duration_ms, result, "
+                "triggered_by, details, owner, heartbeat_at")
+_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RUN = f"INSERT INTO job_runs ({_RUN_COLUMNS}) VALUES {_ROW_MARKS} ON CONFLICT DO NOTHING"
+_INSERT_RUNS = (f"INSERT INTO job_runs ({_RUN_COLUMNS}) VALUES {{}} ON CONFLICT DO NOTHING "
+                "RETURNING id, job_id")
+
+
+class JobRow(NamedTuple):
+    """What the loop reads of a scheduled_jobs row (the attributes of a ScheduledJob)."""
+
+    id: str
+    schedule: str | None
+    enabled: bool | None
+    stopped: bool
+    last_slot: dt.datetime | None
+
+
+class Claim(NamedTuple):
+    """A run the loop claimed and starts (the attributes of its JobRun)."""
+
+    id: int
+    job_id: str
+    scheduled_for: dt.datetime
+    started_at: dt.datetime
+    result: str
+    triggered_by: str
+    owner: str
+
+
+def _job_rows(job_ids=None):
+    """scheduled_jobs rows (all, or those of `job_ids`) in plain SQL: the loop reads them
+    every time a slot is due, and the query builder cost more than the reading."""
+    sql, params = "SELECT id, schedule, enabled, stopped, last_slot FROM scheduled_jobs", []
+    if job_ids is not None:
+        params = list(job_ids)
+        sql += f" WHERE id IN ({', '.join('?' * len(params))})"
+    return [JobRow(job_id, schedule, None if enabled is None else bool(enabled), bool(stopped),
+                   None if last_slot is None else dt.datetime.fromisoformat(last_slot))
+            for job_id, schedule, enabled, stopped, last_slot
+            in database.execute_sql(sql, params).fetchall()]
+
+
+@contextlib.contextmanager
+def _checkpoint_later():
+    """Within the block, SQLite's automatic WAL checkpoint (tens of milliseconds each
+    thousand pages) is not run by this connection's commit but left to the next write:
+    the tasks of a due slot wait for the claim, not for the checkpoint."""
+    if not isinstance(database.obj, pw.SqliteDatabase):
+        yield
+        return
+    pages = database.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0]
+    database.execute_sql("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        database.execute_sql(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
+def _chunks(items, size):
+    return (items[start:start + size] for start in range(0, len(items), size))
 
 
 def _stamp(value):

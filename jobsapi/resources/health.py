@@ -26,7 +26,10 @@ class SchedulerHealthSchema(ma.Schema):
         required=True, metadata={"description": "running, stalled or off (not started here)"}
     )
     heartbeatAge = ma.fields.Float(
-        required=True, allow_none=True, metadata={"description": "Seconds since the loop's last pass"}
+        required=True, allow_none=True,
+        metadata={"description": "Seconds since the loop's last pass. An idle loop sleeps until "
+                  "its next slot or a change, so this grows while idle; `state` says "
+                  "whether the loop is late."},
     )
     runningRuns = ma.fields.Integer(required=True)
     overdueJobs = ma.fields.List(ma.fields.String(), required=True)
