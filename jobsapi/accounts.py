@@ -10,6 +10,7 @@ from flask import current_app
 from flask_jwt_extended import create_access_token
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .auth import recent_users
 from .database import db
 from .errors import Conflict, RateLimited, Unauthorized
 from .models import LoginFailure, RefreshToken, User
@@ -54,6 +55,7 @@ def update_user(user, changes):
         user.save()
         if user.disabled:
             _revoke(RefreshToken.user == user, utcnow())
+    recent_users.forget(user.id)
     return user
 
 

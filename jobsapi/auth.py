@@ -34,6 +34,7 @@ def init_app(app):
         "JWT_ACCESS_TOKEN_EXPIRES", timedelta(minutes=app.config["JOBSAPI_ACCESS_TOKEN_MINUTES"])
     )
     jwt.init_app(app)
+    recent_users.ttl = app.config["JOBSAPI_USER_CACHE_SECONDS"]
 
 
 def load_secret_key(database_path):
@@ -95,6 +96,38 @@ class VerifiedTokens:
 verified_tokens = VerifiedTokens()
 
 
+class RecentUsers:
+    """Users as a lookup found them, reused for `ttl` seconds: a query less per request,
+    and each one a handover of the interpreter lock between the request threads. A
+    change made here (update_user) is seen at once; one made by another process on the
+    database (the CLI, a second server) within `ttl`. Keyed with the database file."""
+
+    def __init__(self, ttl=1.0):
+        self.ttl = ttl
+        self._entries = {}
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        user = User(__no_default__=1)  # a fresh instance each time: callers may change it
+        user.__data__.update(entry[1])
+        return user
+
+    def put(self, key, user):
+        if self.ttl > 0:
+            self._entries[key] = (time.monotonic() + self.ttl, dict(user.__data__))
+            if len(self._entries) > 4096:
+                self._entries.clear()
+
+    def forget(self, user_id):
+        for key in [key for key in self._entries if key[1] == user_id]:
+            self._entries.pop(key, None)
+
+
+recent_users = RecentUsers()
+
+
 def authenticate():
     """Verify the request's access token and load its user, as flask-jwt-extended's
     verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
@@ -147,8 +180,15 @@ def load_user(_header, payload):
         user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return None
-    # Run on every authenticated request: plain SQL, not the query builder.
-    return next(User.from_sql("SELECT * FROM users WHERE id = ? AND disabled = 0", user_id), None)
+    key = (User._meta.database.database, user_id)
+    user = recent_users.get(key)
+    if user is None:
+        # Run on most authenticated requests: plain SQL, not the query builder.
+        user = next(User.from_sql("SELECT * FROM users WHERE id = ? AND disabled = 0", user_id),
+                    None)
+        if user is not None:
+            recent_users.put(key, user)
+    return user
 
 
 @jwt.user_lookup_error_loader

@@ -24,6 +24,7 @@ class Config:
     JOBSAPI_REFRESH_TOKEN_DAYS = 30
     JOBSAPI_LOGIN_MAX_FAILURES = 5
     JOBSAPI_LOGIN_WINDOW_MINUTES = 15
+    JOBSAPI_USER_CACHE_SECONDS = 1.0  # how long a request may reuse another's user lookup
     JOBSAPI_LOG_LEVEL = "INFO"
     JOBSAPI_SCHEDULER = True  # run the scheduler thread in `make run` / app.py
     JOBSAPI_TIMEZONE = "UTC"
@@ -46,6 +47,7 @@ class Config:
         "JOBSAPI_REFRESH_TOKEN_DAYS": int,
         "JOBSAPI_LOGIN_MAX_FAILURES": int,
         "JOBSAPI_LOGIN_WINDOW_MINUTES": int,
+        "JOBSAPI_USER_CACHE_SECONDS": float,
         "JOBSAPI_SCHEDULER": lambda value: value.lower() not in ("0", "false", "no", "off"),
         "JOBSAPI_SCHEDULER_THREADS": int,
         "JOBSAPI_MISFIRE_GRACE": float,

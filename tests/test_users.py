@@ -1,12 +1,14 @@
 """User management: /api/users for holders of users.manage."""
 
+import contextlib
 import re
 import secrets
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import assert_error
+from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
 
 USER_KEYS = {"id", "username", "role", "permissions", "disabled", "createdAt"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -199,3 +201,31 @@ def test_no_token_is_401_everywhere(anonymous, admin):
     assert_error(anonymous.patch(f"/api/users/{target['id']}", json={"disabled": True}), 401)
     assert name not in [user["username"] for user in admin.get("/api/users").json()]
     assert admin.get(f"/api/users/{target['id']}").json() == target
+
+
+def test_changes_through_the_api_apply_to_the_next_request_at_once(admin, make_user):
+    user = make_user(permissions=["activities.read"])
+    assert user.get("/api/activities").status_code == 200  # its lookup is now reused
+    changed = admin.patch(f"/api/users/{user.user['id']}", json={"permissions": []})
+    assert changed.status_code == 200, changed.text
+    assert_error(user.get("/api/activities"), 403)
+    assert admin.patch(f"/api/users/{user.user['id']}", json={"disabled": True}).status_code == 200
+    assert_error(user.get("/jobs"), 401, "disabled")
+
+
+def test_a_user_disabled_by_another_process_is_refused_within_the_cache_time(tmp_path):
+    server = LiveServer(tmp_path, JOBSAPI_USER_CACHE_SECONDS="0.5").start()
+    try:
+        admin = Api(server, "admin", ADMIN_PASSWORD)
+        created = admin.post("/api/users", json={"username": "erin", "password": "pw-erin-123"})
+        assert created.status_code == 201, created.text
+        erin = Api(server, "erin", "pw-erin-123")
+        assert erin.get("/jobs").status_code == 200
+        # Another process (the CLI, a second server) writes the same file.
+        with contextlib.closing(sqlite3.connect(server.database, timeout=10)) as connection:
+            with connection:
+                connection.execute("UPDATE users SET disabled = 1 WHERE username = 'erin'")
+        assert wait_for(lambda: erin.get("/jobs").status_code == 401, timeout=5)
+        assert_error(erin.get("/jobs"), 401, "disabled")
+    finally:
+        server.stop()
