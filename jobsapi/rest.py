@@ -68,11 +68,27 @@ class Parser(FlaskParser):
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         messages = error.normalized_messages()
         location = "query" if "query" in messages else "json"
-        errors = messages.get(location, messages)
+        errors = _short_keys(messages.get(location, messages))
         message = "Invalid query parameters." if location == "query" else "Invalid request body."
         if isinstance(errors, dict) and errors:
             message = f"{message[:-1]}: {first_message(errors)}"
         abort(400, message=message, errors=errors)
+
+
+FIELD_NAME_SHOWN = 200
+
+
+def _short_keys(errors):
+    """The errors with each field name cut to FIELD_NAME_SHOWN characters: an unknown
+    field's name comes from the client and could be megabytes long."""
+    if not isinstance(errors, dict):
+        return errors
+    short = {}
+    for key, value in errors.items():
+        if isinstance(key, str) and len(key) > FIELD_NAME_SHOWN:
+            key = key[:FIELD_NAME_SHOWN - 3] + "..."
+        short.setdefault(key, _short_keys(value))
+    return short
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -156,6 +156,17 @@ def test_a_10_mb_string_in_any_field(target, name, path):
     assert path[0] in errors
 
 
+@pytest.mark.parametrize("name", list(BODIES))
+def test_an_unknown_field_with_a_1_mb_name_is_not_echoed_whole(target, name):
+    method, route, body = BODIES[name]
+    hostile = json.loads(target.fill(json.dumps(body)))
+    hostile["z" * 1_000_000] = 1
+    rejected = target.rejects(method, target.fill(route), 400, json=hostile)
+    assert list(rejected["errors"]) == ["z" * 197 + "..."]
+    assert rejected["errors"]["z" * 197 + "..."] == ["Unknown field."]
+    assert len(json.dumps(rejected)) < 1000
+
+
 @pytest.mark.parametrize("name, path", STRING_CASES, ids=IDS)
 def test_an_escaped_lone_surrogate_in_any_field(target, name, path):
     text = target.fill(json.dumps(replaced(BODIES[name][2], path, "a\ud800b")))
