@@ -19,7 +19,7 @@ from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 from .auth import login_required
 from .errors import ServiceError, error_body, first_message
 from .ids import JOB_ID_PATTERN
-from .schemas.common import BatchItems
+from .schemas.common import AllowedBy, BatchItems
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,19 @@ def batch_length(limit):
     return batch_length_attributes
 
 
+def allowed_values(config):
+    """An apispec attribute function: a field an AllowedBy validator limits lists the
+    configured values (JOBSAPI_MODELS, JOBSAPI_OPERATIONS) as its enum, when set."""
+
+    def allowed_values_attributes(converter, field, **kwargs):
+        for validator in field.validators:
+            if isinstance(validator, AllowedBy) and config.get(validator.config_key):
+                return {"enum": list(config[validator.config_key])}
+        return {}
+
+    return allowed_values_attributes
+
+
 def init_app(app):
     """A flask-smorest Api for this app, with its OpenAPI settings and bearer scheme."""
     app.config.setdefault("API_TITLE", "jobsapi")
@@ -260,6 +273,7 @@ def init_app(app):
         },
     )
     api.ma_plugin.converter.add_attribute_function(batch_length(app.config["JOBSAPI_MAX_BATCH"]))
+    api.ma_plugin.converter.add_attribute_function(allowed_values(app.config))
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -116,6 +116,16 @@ def test_allow_lists_accept_listed_models_and_operations(restricted):
     assert patched(restricted, job["jobId"], model="a")["model"] == "a"
 
 
+def test_allow_lists_are_the_documented_enums(restricted, anonymous):
+    schemas = restricted.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("JobCreate", "JobUpdate"):
+        properties = schemas[name]["properties"]
+        assert properties["model"]["enum"] == ["a", "b"], name
+        assert properties["operation"]["enum"] == ["op1", "op2"], name
+    unrestricted = anonymous.get("/openapi.json").json()["components"]["schemas"]
+    assert "enum" not in unrestricted["JobCreate"]["properties"]["model"]
+
+
 @pytest.mark.parametrize("field,value", [("model", "c"), ("operation", "op3"), ("model", "a,b")])
 def test_allow_lists_reject_other_values(restricted, field, value):
     body = job_body(**{"model": "a", "operation": "op1", field: value})
