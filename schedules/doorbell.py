@@ -63,6 +63,7 @@ class Doorbell(LocalBell):
         path = os.path.join(self.directory, f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
+            _own_directory(self.directory)  # again: the last one to leave removes it
             sock.bind(path)
         except OSError:
             sock.close()
@@ -102,6 +103,10 @@ class Doorbell(LocalBell):
         self._reader.join(timeout=5)
         _unlink(path)
         sock.close()
+        try:
+            os.rmdir(self.directory)  # only when no other scheduler is in it
+        except OSError:
+            pass
 
 
 def _send(sock, path):
@@ -120,13 +125,18 @@ def bell_for(database_file):
     name = hashlib.sha256(os.path.realpath(database_file).encode()).hexdigest()[:16]
     directory = os.path.join(tempfile.gettempdir(), f"schedules-{name}")
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if os.stat(directory).st_uid != os.getuid():
-            raise PermissionError(f"{directory} belongs to another user")
-        return Doorbell(directory)
+        _own_directory(directory)
     except OSError as exc:
         log.warning("scheduler wake-ups are local only (polling for other processes): %s", exc)
         return LocalBell()
+    return Doorbell(directory)
+
+
+def _own_directory(directory):
+    """Create the directory (mode 0700) unless there; refuse one of another user."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.stat(directory).st_uid != os.getuid():
+        raise PermissionError(f"{directory} belongs to another user")
 
 
 def _unlink(path):

@@ -69,7 +69,7 @@ def test_a_run_started_by_a_process_that_then_dies_is_closed_within_the_lease(en
 
 
 def test_a_bell_rings_the_other_sockets_and_removes_those_of_dead_processes(tmp_path):
-    directory = str(tmp_path)
+    directory = str(tmp_path / "bells")  # created by the first to listen
     mine, other = Doorbell(directory), Doorbell(directory)
     mine.listen()
     other.listen()
@@ -88,10 +88,12 @@ def test_a_bell_rings_the_other_sockets_and_removes_those_of_dead_processes(tmp_
         begun = time.monotonic()
         mine.wait(5)
         assert time.monotonic() - begun < 4
+        mine.close()
+        assert os.listdir(directory) == [os.path.basename(other.path)]
     finally:
         mine.close()
         other.close()
-    assert os.listdir(directory) == []
+    assert not os.path.exists(directory)  # the last one out removes the directory
 
 
 def test_a_database_without_a_file_gets_a_local_bell():
