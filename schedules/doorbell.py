@@ -103,6 +103,7 @@ class Doorbell(LocalBell):
         self._reader.join(timeout=5)
         _unlink(path)
         sock.close()
+        self.ring()  # which also removes the sockets of processes that were killed
         try:
             os.rmdir(self.directory)  # only when no other scheduler is in it
         except OSError:

@@ -90,6 +90,9 @@ def test_a_bell_rings_the_other_sockets_and_removes_those_of_dead_processes(tmp_
         assert time.monotonic() - begun < 4
         mine.close()
         assert os.listdir(directory) == [os.path.basename(other.path)]
+        gone = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # another one killed
+        gone.bind(os.path.join(directory, "99998-deadbeef.sock"))
+        gone.close()
     finally:
         mine.close()
         other.close()
