@@ -66,34 +66,41 @@ def is_admin(user):
     return user.role == "admin"
 
 
-class VerifiedTokens:
-    """Access tokens whose signature and claims verified, kept until they expire.
+class ExpiringCache:
+    """Values kept until their own expiry time (read from `clock`); past `size` entries
+    the oldest go. Shared by the request threads, so every access holds the lock."""
 
-    flask-jwt-extended decodes a token twice per request and parses its header a third
-    time; a remembered token only has its user looked up. The key holds the secret that
-    verified the token, so a new secret verifies every token afresh."""
-
-    SIZE = 4096
-
-    def __init__(self):
+    def __init__(self, clock, size=4096):
+        self.clock = clock
+        self.size = size
         self._entries = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key):
         with self._lock:
             entry = self._entries.get(key)
-        if entry is None or entry[1]["exp"] <= time.time():
+        if entry is None or entry[0] <= self.clock():
             return None
-        return entry
+        return entry[1]
 
-    def put(self, key, header, claims):
+    def put(self, key, value, expires):
         with self._lock:
-            self._entries[key] = (header, claims)
-            while len(self._entries) > self.SIZE:
+            self._entries[key] = (expires, value)
+            while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
+    def forget(self, matches):
+        """Drop the entries whose key `matches`."""
+        with self._lock:
+            for key in [key for key in self._entries if matches(key)]:
+                del self._entries[key]
 
-verified_tokens = VerifiedTokens()
+
+# Access tokens whose signature and claims verified, as (header, claims) until they
+# expire. flask-jwt-extended decodes a token twice per request and parses its header a
+# third time; a remembered token only has its user looked up. The key holds the secret
+# that verified the token, so a new secret verifies every token afresh.
+verified_tokens = ExpiringCache(time.time)
 
 
 class RecentUsers:
@@ -104,25 +111,22 @@ class RecentUsers:
 
     def __init__(self, ttl=1.0):
         self.ttl = ttl
-        self._entries = {}
+        self._cache = ExpiringCache(time.monotonic)
 
     def get(self, key):
-        entry = self._entries.get(key)
-        if entry is None or entry[0] <= time.monotonic():
+        data = self._cache.get(key)
+        if data is None:
             return None
         user = User(__no_default__=1)  # a fresh instance each time: callers may change it
-        user.__data__.update(entry[1])
+        user.__data__.update(data)
         return user
 
     def put(self, key, user):
         if self.ttl > 0:
-            self._entries[key] = (time.monotonic() + self.ttl, dict(user.__data__))
-            if len(self._entries) > 4096:
-                self._entries.clear()
+            self._cache.put(key, dict(user.__data__), time.monotonic() + self.ttl)
 
     def forget(self, user_id):
-        for key in [key for key in self._entries if key[1] == user_id]:
-            self._entries.pop(key, None)
+        self._cache.forget(lambda key: key[1] == user_id)
 
 
 recent_users = RecentUsers()
@@ -136,8 +140,7 @@ def authenticate():
     if entry is None:
         verified = verify_jwt_in_request()  # None for a method exempt from tokens (OPTIONS)
         if verified is not None and "exp" in verified[1]:
-            header, claims = verified
-            verified_tokens.put(key, header, claims)
+            verified_tokens.put(key, verified, verified[1]["exp"])
         return
     header, claims = entry
     user = load_user(header, claims)
