@@ -55,7 +55,11 @@ def measure(side, directory, count, seconds, settle):
         time.sleep(seconds)
         process_cpu, wall = _cpu() - process_cpu, time.monotonic() - wall
         threads_after, switches_after = _threads_cpu(threads)
-        cpu, wakeups = threads_after - threads_cpu, switches_after - switches
+        # A thread started in the window (a pool's first worker) counts whole.
+        born_cpu, born_switches = _threads_cpu(
+            [thread for thread in _scheduler_threads() if thread not in threads])
+        cpu = threads_after - threads_cpu + born_cpu
+        wakeups = switches_after - switches + born_switches
         thread_count = schedulers.thread_count()
     finally:
         scheduler.stop()
