@@ -187,8 +187,7 @@ def load_user(_header, payload):
     user = recent_users.get(key)
     if user is None:
         # Run on most authenticated requests: plain SQL, not the query builder.
-        user = next(User.from_sql("SELECT * FROM users WHERE id = ? AND disabled = 0", user_id),
-                    None)
+        user = next(User.find("id = ? AND disabled = 0", user_id), None)
         if user is not None:
             recent_users.put(key, user)
     return user

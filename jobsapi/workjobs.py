@@ -176,10 +176,10 @@ def _fetch(user, job_ids):
     for start in range(0, len(wanted), FETCH_CHUNK):  # within SQLite's parameter limit
         chunk = wanted[start:start + FETCH_CHUNK]
         marks = ", ".join("?" * len(chunk))
-        sql, params = f"SELECT * FROM jobs WHERE id IN ({marks}) AND deleted_at IS NULL", chunk
+        where, params = f"id IN ({marks}) AND deleted_at IS NULL", chunk
         if user.role != "admin":
-            sql, params = sql + " AND client_id = ?", chunk + [user.id]
-        found.update((job.id, job) for job in Job.from_sql(sql, *params))
+            where, params = where + " AND client_id = ?", chunk + [user.id]
+        found.update((job.id, job) for job in Job.find(where, *params))
     return found
 
 
@@ -268,7 +268,7 @@ def list_jobs(user, filters, limit, after=None):
     query = filtered_jobs(user, filters)
     if after:
         query = query.where(Job.id < after)
-    page = list(query.order_by(Job.id.desc()).limit(limit + 1))
+    page = list(Job.select_rows(query.order_by(Job.id.desc()).limit(limit + 1)))
     return page[:limit], len(page) > limit
 
 
