@@ -1,14 +1,12 @@
 """Entry point: build the app, serve it with waitress, stop cleanly on SIGTERM."""
 
 import logging
-import logging.handlers
-import queue
 import signal
 import sys
 
 import waitress
 
-from jobsapi import create_app
+from jobsapi import create_app, logwriter
 from jobsapi.accesslog import AccessLog
 from jobsapi.scheduling import scheduler
 
@@ -18,22 +16,9 @@ def _exit_on_sigterm(signum, frame):
     sys.exit(0)
 
 
-def configure_logging(level):
-    """Log through a queue: request threads only enqueue, one thread writes to stderr."""
-    console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    records = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, console)
-    root = logging.getLogger()
-    root.setLevel(level)
-    root.addHandler(logging.handlers.QueueHandler(records))  # formats with the console's format
-    listener.start()
-    return listener
-
-
 def main():
     app = create_app()
-    listener = configure_logging(app.config["JOBSAPI_LOG_LEVEL"])
+    log_writer = logwriter.configure(app.config["JOBSAPI_LOG_LEVEL"])
     # Under load waitress warns about its task queue on every request; keep errors only.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -52,7 +37,7 @@ def main():
     finally:
         scheduler.stop()
         logging.getLogger("jobsapi").info("stopped")
-        listener.stop()
+        log_writer.stop()
 
 
 if __name__ == "__main__":

@@ -110,6 +110,12 @@ class LiveServer:
             self.log.close()
 
     def log_text(self):
+        """The server's log so far: while it runs, up to a request made now, whose access
+        line shows that the lines logged before it are written (they leave in batches)."""
+        if self.process and self.process.poll() is None:
+            marker = secrets.token_hex(8)
+            requests.get(f"{self.base_url}/health?logged={marker}", timeout=30)
+            wait_for(lambda: marker in self.log_path.read_text(errors="replace"), timeout=30)
         return self.log_path.read_text(errors="replace")
 
 

@@ -1,0 +1,69 @@
+"""The log writer: every record written, in order, a batch per write; stop drains."""
+
+import io
+import logging
+import logging.handlers
+import threading
+
+from jobsapi.logwriter import LogWriter
+
+
+class CountingStream(io.StringIO):
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text):
+        self.writes += 1
+        return super().write(text)
+
+
+def _logger(writer, name):
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.handlers[:] = [logging.handlers.QueueHandler(writer.queue)]
+    return logger
+
+
+def test_records_from_many_threads_are_all_written_in_batches():
+    stream = CountingStream()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    writer = LogWriter(handler, delay=0.05)
+    writer.start()
+    logger = _logger(writer, "test.logwriter.batches")
+
+    def burst(n):
+        for i in range(100):
+            logger.info("thread %d line %d", n, i)
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.stop()
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 400
+    for n in range(4):
+        assert [line for line in lines if f"thread {n} " in line] == [
+            f"INFO thread {n} line {i}" for i in range(100)]
+    assert stream.writes < 40  # 400 records, written a batch at a time
+
+
+def test_stop_writes_what_is_queued_and_an_error_keeps_its_traceback():
+    stream = io.StringIO()
+    writer = LogWriter(logging.StreamHandler(stream), delay=10)  # only stop() ends the wait
+    writer.start()
+    logger = _logger(writer, "test.logwriter.stop")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    logger.info("last")
+    writer.stop()
+    text = stream.getvalue()
+    assert "failed\nTraceback" in text and "ValueError: boom" in text
+    assert text.endswith("last\n")
