@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import re
+import urllib.parse
 
 import flask_smorest
 import marshmallow as ma
@@ -64,6 +65,15 @@ class Parser(FlaskParser):
             return strict_json_loads(body.decode("utf-8"))
         except (ValueError, RecursionError):
             abort(400, message="Request body is not valid JSON.")
+
+    def load_querystring(self, req, schema):
+        """The query arguments; 400 if the query string is not UTF-8 once percent-decoded
+        (werkzeug would replace the bad bytes, and a filter quietly match nothing)."""
+        try:
+            urllib.parse.unquote_to_bytes(req.query_string).decode("utf-8")
+        except UnicodeDecodeError:
+            abort(400, message="The query string is not valid UTF-8.")
+        return super().load_querystring(req, schema)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         messages = error.normalized_messages()

@@ -283,6 +283,13 @@ def test_a_malformed_client_reference_filter(target, route, key):
     assert f"clientReference.{key}" in body["errors"]
 
 
+@pytest.mark.parametrize("route", QUERIES)
+@pytest.mark.parametrize("query", ["status=%FF", "model=caf%C3", "%FE%FF=1", "operation=a%ED%A0%80"])
+def test_a_query_string_that_is_not_utf8(target, route, query):
+    body = target.rejects("GET", f"{query_path(route)}?{query}", 400)
+    assert body["message"] == "The query string is not valid UTF-8."
+
+
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     server = start(tmp_path_factory, JOBSAPI_MAX_BODY="4096")
