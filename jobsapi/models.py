@@ -42,10 +42,10 @@ class BaseModel(pw.Model):
         """Run a SELECT of the packed columns and make instances of its rows.
 
         Each row comes back as one JSON array of its columns (REAL and BLOB ones aside:
-        SQLite's JSON prints floats with 15 digits and holds no bytes). CPython's sqlite3 releases the
-        interpreter lock once for every column of every row it reads, and under load each
-        release hands the lock to another request thread: one column instead of sixteen
-        is most of the cost of reading a job.
+        SQLite's JSON prints floats with 15 digits and holds no bytes). CPython's sqlite3
+        releases the interpreter lock once for every column of every row it reads, and
+        under load each release hands the lock to another request thread: one column
+        instead of sixteen is most of the cost of reading a job.
         """
         packing = _packing(cls)
         for packed, *aside in cls._meta.database.execute_sql(sql, params):

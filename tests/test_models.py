@@ -15,6 +15,7 @@ AWKWARD = {
 
 
 def _rows(app):
+    """A user and two jobs holding values that are awkward to read back."""
     with db.connection_context():
         user = User.create(username="ü-user", password_hash="h", role="client",
                            permissions=["jobs:read"], disabled=True,
@@ -27,7 +28,6 @@ def _rows(app):
                    processing_metrics=AWKWARD, deleted_at=dt.datetime(2026, 5, 6), **common)
         Job.create(id="b" * 24, prompts=[], temperature=None, request_data={},
                    client_reference=None, error_data={"message": "x"}, **common)
-    return user
 
 
 def test_find_reads_what_peewee_reads(app):
@@ -50,4 +50,4 @@ def test_select_rows_reads_what_peewee_reads(app):
         assert job["temperature"] == 0.30000000000000004
         assert job["request_data"] == AWKWARD and job["prompts"][1] == AWKWARD["text"]
         assert job["deleted_at"] == dt.datetime(2026, 5, 6)
-        assert isinstance(User.find("disabled = 1").__next__().disabled, bool)
+        assert next(User.find("disabled = 1")).disabled is True
