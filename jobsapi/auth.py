@@ -187,7 +187,7 @@ def load_user(_header, payload):
     user = recent_users.get(key)
     if user is None:
         # Run on most authenticated requests: plain SQL, not the query builder.
-        user = next(User.find("id = ? AND disabled = 0", user_id), None)
+        user = User.find_one("id = ? AND disabled = 0", user_id)
         if user is not None:
             recent_users.put(key, user)
     return user

@@ -6,6 +6,7 @@ import typing
 
 import peewee as pw
 
+from . import pointread
 from .database import db
 
 
@@ -38,6 +39,17 @@ class BaseModel(pw.Model):
         return cls.read_rows(*query.select(pw.SQL(_packing(cls).columns)).sql())
 
     @classmethod
+    def find_one(cls, where, *params):
+        """The row a condition on a unique key matches, or None, read with the interpreter
+        lock held (pointread) unless a transaction is open: it must see its own writes."""
+        database = cls._meta.database
+        sql = f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
+        rows = None if database.in_transaction() else pointread.rows(database.database, sql, params)
+        if rows is None:
+            rows = database.execute_sql(sql, params)
+        return next(cls._instances(rows), None)
+
+    @classmethod
     def read_rows(cls, sql, params):
         """Run a SELECT of the packed columns and make instances of its rows.
 
@@ -47,8 +59,12 @@ class BaseModel(pw.Model):
         under load each release hands the lock to another request thread: one column
         instead of sixteen is most of the cost of reading a job.
         """
+        return cls._instances(cls._meta.database.execute_sql(sql, params))
+
+    @classmethod
+    def _instances(cls, rows):
         packing = _packing(cls)
-        for packed, *aside in cls._meta.database.execute_sql(sql, params):
+        for packed, *aside in rows:
             instance = cls(__no_default__=1)
             instance.__data__ = data = dict(zip(packing.names, json.loads(packed) + aside))
             for name, read in packing.readers:

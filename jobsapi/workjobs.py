@@ -107,8 +107,17 @@ def visible_jobs(user):
 FETCH_CHUNK = 10000
 
 
+def _visible(user, where, params):
+    """`where` narrowed to the jobs visible_jobs() finds, in plain SQL."""
+    where += " AND deleted_at IS NULL"
+    if user.role != "admin":
+        return where + " AND client_id = ?", params + [user.id]
+    return where, params
+
+
 def get_job(user, job_id):
-    job = _fetch(user, [job_id]).get(job_id)
+    where, params = _visible(user, "id = ?", [job_id])
+    job = Job.find_one(where, *params)
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     return job
@@ -169,16 +178,14 @@ def _first_field_message(problems):
 
 def _fetch(user, job_ids):
     """The visible jobs among `job_ids`, by id: the rule of visible_jobs() in plain SQL,
-    since building these reads (one job, or a batch's 1,000) with the query builder cost
+    since building these reads (a batch's 1,000, or one job's) with the query builder cost
     more than running them."""
     wanted = list({job_id for job_id in job_ids if isinstance(job_id, str)})
     found = {}
     for start in range(0, len(wanted), FETCH_CHUNK):  # within SQLite's parameter limit
         chunk = wanted[start:start + FETCH_CHUNK]
         marks = ", ".join("?" * len(chunk))
-        where, params = f"id IN ({marks}) AND deleted_at IS NULL", chunk
-        if user.role != "admin":
-            where, params = where + " AND client_id = ?", chunk + [user.id]
+        where, params = _visible(user, f"id IN ({marks})", chunk)
         found.update((job.id, job) for job in Job.find(where, *params))
     return found
 
