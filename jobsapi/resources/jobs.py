@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from flask import request
 from flask.views import MethodView
-from flask_jwt_extended import current_user
+from flask_jwt_extended import get_current_user
 
 from .. import workjobs
 from ..errors import InvalidInput
@@ -24,6 +24,10 @@ from ..schemas.jobs import (
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Work jobs")
 
+# The views hand the jobs functions get_current_user(), not the current_user proxy: they
+# read the user's role and id several times, and each read through the proxy looks the
+# user up again.
+
 LINK_HEADER = {
     "Link": {
         "description": 'Present when more jobs follow: <url>; rel="next"',
@@ -40,7 +44,7 @@ def _checked_id(job_id):
 
 def _filters(args):
     filters = dict(args)
-    if current_user.role != "admin":
+    if get_current_user().role != "admin":
         filters.pop("client_id", None)  # clients only ever see their own jobs anyway
     return filters
 
@@ -58,7 +62,7 @@ class Jobs(MethodView):
     def get(self, args):
         """List jobs, newest first, a page at a time"""
         limit, after = args.pop("limit"), args.pop("after", None)
-        page, more = workjobs.list_jobs(current_user, _filters(args), limit, after)
+        page, more = workjobs.list_jobs(get_current_user(), _filters(args), limit, after)
         headers = {"Link": _next_link(page[-1].id)} if more else {}
         return page, headers
 
@@ -67,7 +71,7 @@ class Jobs(MethodView):
     @blp.response(201, JobSchema)
     def post(self, body):
         """Create a job (status PENDING, owned by the caller)"""
-        return workjobs.create_jobs(current_user, [body])[0]
+        return workjobs.create_jobs(get_current_user(), [body])[0]
 
 
 @blp.route("/batch")
@@ -77,21 +81,21 @@ class JobsBatch(MethodView):
     @blp.response(201, JobSchema(many=True))
     def post(self, body):
         """Create several jobs, all or nothing"""
-        return workjobs.create_jobs(current_user, body["jobs"])
+        return workjobs.create_jobs(get_current_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchUpdateSchema)
     @blp.response(200, JobSchema(many=True))
     def patch(self, body):
         """Update several jobs, all or nothing"""
-        return workjobs.update_jobs(current_user, body["jobs"])
+        return workjobs.update_jobs(get_current_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchDeleteSchema)
     @blp.response(204)
     def delete(self, body):
         """Delete several jobs (soft delete), all or nothing"""
-        workjobs.delete_jobs(current_user, body["job_ids"])
+        workjobs.delete_jobs(get_current_user(), body["job_ids"])
 
 
 @blp.route("/summary")
@@ -101,7 +105,7 @@ class JobsSummary(MethodView):
     @blp.response(200, JobSummarySchema)
     def get(self, args):
         """Count jobs per status (same filters as the list)"""
-        return workjobs.summarize(current_user, _filters(args))
+        return workjobs.summarize(get_current_user(), _filters(args))
 
 
 @blp.route("/<work_job_id:job_id>")
@@ -111,7 +115,7 @@ class JobById(MethodView):
     @blp.errors(400, 404)
     def get(self, job_id):
         """Get a job"""
-        return workjobs.get_job(current_user, _checked_id(job_id))
+        return workjobs.get_job(get_current_user(), _checked_id(job_id))
 
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
@@ -120,11 +124,11 @@ class JobById(MethodView):
     def patch(self, changes, job_id):
         """Update a job: status (by the state table), fields, results"""
         change = {**changes, "job_id": _checked_id(job_id)}
-        return workjobs.update_jobs(current_user, [change], single=True)[0]
+        return workjobs.update_jobs(get_current_user(), [change], single=True)[0]
 
     @blp.login_required()
     @blp.response(204)
     @blp.errors(400, 404)
     def delete(self, job_id):
         """Delete a job (soft delete)"""
-        workjobs.delete_jobs(current_user, [_checked_id(job_id)], single=True)
+        workjobs.delete_jobs(get_current_user(), [_checked_id(job_id)], single=True)
