@@ -2,10 +2,9 @@
 
 import io
 import logging
-import logging.handlers
 import threading
 
-from jobsapi.logwriter import LogWriter
+from jobsapi.logwriter import Handoff, LogWriter
 
 
 class CountingStream(io.StringIO):
@@ -22,7 +21,7 @@ def _logger(writer, name):
     logger = logging.getLogger(name)
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    logger.handlers[:] = [logging.handlers.QueueHandler(writer.queue)]
+    logger.handlers[:] = [Handoff(writer.queue)]
     return logger
 
 
@@ -67,3 +66,15 @@ def test_stop_writes_what_is_queued_and_an_error_keeps_its_traceback():
     text = stream.getvalue()
     assert "failed\nTraceback" in text and "ValueError: boom" in text
     assert text.endswith("last\n")
+
+
+def test_a_message_is_written_as_it_was_when_logged():
+    stream = io.StringIO()
+    writer = LogWriter(logging.StreamHandler(stream), delay=10)
+    writer.start()
+    logger = _logger(writer, "test.logwriter.merged")
+    changing = ["before"]
+    logger.info("value %s", changing)
+    changing[0] = "after"
+    writer.stop()
+    assert stream.getvalue() == "value ['before']\n"
