@@ -39,14 +39,11 @@ def init_app(app):
     db.init(path, pragmas=PRAGMAS, timeout=10, check_same_thread=False)
     with db.connection_context():
         apply_schema(db)
-    app.before_request(open_connection)
+    # A request takes a connection from the pool at its first query (peewee connects on
+    # first use) and gives it back in teardown: one that reads only by key (pointread),
+    # or is refused before it queries, takes none.
     app.teardown_appcontext(close_connection)
     app.extensions["jobsapi.db"] = db
-
-
-def open_connection():
-    """Open this thread's connection for the request."""
-    db.connect(reuse_if_open=True)
 
 
 def close_connection(exc):
