@@ -46,8 +46,8 @@ class BaseModel(pw.Model):
         sql = f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
         rows = None if database.in_transaction() else pointread.rows(database.database, sql, params)
         if rows is None:
-            rows = database.execute_sql(sql, params)
-        return next(cls._instances(rows), None)
+            rows = database.execute_sql(sql, params).fetchall()
+        return cls._instance(rows[0]) if rows else None
 
     @classmethod
     def read_rows(cls, sql, params):
@@ -59,18 +59,18 @@ class BaseModel(pw.Model):
         under load each release hands the lock to another request thread: one column
         instead of sixteen is most of the cost of reading a job.
         """
-        return cls._instances(cls._meta.database.execute_sql(sql, params))
+        return map(cls._instance, cls._meta.database.execute_sql(sql, params))
 
     @classmethod
-    def _instances(cls, rows):
+    def _instance(cls, row):
+        """An instance of one packed row: its JSON array, then the columns read aside."""
         packing = _packing(cls)
-        for packed, *aside in rows:
-            instance = cls(__no_default__=1)
-            instance.__data__ = data = dict(zip(packing.names, json.loads(packed) + aside))
-            for name, read in packing.readers:
-                if data[name] is not None:
-                    data[name] = read(data[name])
-            yield instance
+        instance = cls(__no_default__=1)
+        instance.__data__ = data = dict(zip(packing.names, json.loads(row[0]) + list(row[1:])))
+        for name, read in packing.readers:
+            if data[name] is not None:
+                data[name] = read(data[name])
+        return instance
 
 
 class _Packing(typing.NamedTuple):
