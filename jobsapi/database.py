@@ -5,6 +5,8 @@ import pathlib
 
 from playhouse.pool import PooledSqliteDatabase
 
+from . import pointread
+
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 2
 
@@ -36,6 +38,7 @@ def init_app(app):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not db.deferred:
         db.close_all()  # pooled connections of an earlier init point at another file
+        pointread.forget()  # and so may the point readers
     db.init(path, pragmas=PRAGMAS, timeout=10, check_same_thread=False)
     with db.connection_context():
         apply_schema(db)

@@ -79,6 +79,7 @@ class _Reader:
 
     def __init__(self, path):
         self.path = path
+        self.generation = _generation
         self.handle = ctypes.c_void_p()
         self.statements = {}  # sql: (statement pointer, range of its columns)
         flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
@@ -117,12 +118,21 @@ class _Reader:
 
 
 _local = threading.local()
+_generation = 0  # bumped by forget(): every thread's reader is then opened anew
+
+
+def forget():
+    """Have every thread open its reader anew, as the pool does when the app is bound to
+    its database again (the file may have been replaced)."""
+    global _generation
+    _generation += 1
 
 
 def _reader(path):
-    """This thread's reader for `path`, closing its reader of another file."""
+    """This thread's reader for `path`, closing its reader of another file (or of an
+    earlier generation)."""
     reader = getattr(_local, "reader", None)
-    if reader is None or reader.path != path:
+    if reader is None or reader.path != path or reader.generation != _generation:
         if reader is not None:
             reader.close()
         _local.reader = None

@@ -127,3 +127,18 @@ def test_times_come_back_as_datetimes(awkward_rows):
         job = Job.find_one("id = ?", "a" * 24)
     assert job.created_at == dt.datetime(2026, 1, 2, 3, 4, 5, 678000)
     assert job.deleted_at == dt.datetime(2026, 5, 6)
+
+
+def test_forget_reopens_a_file_replaced_under_the_same_name(tmp_path):
+    path, other = str(tmp_path / "r.db"), str(tmp_path / "other.db")
+    for name, value in ((path, 1), (other, 2)):
+        connection = sqlite3.connect(name)
+        with connection:
+            connection.execute("CREATE TABLE t (v)")
+            connection.execute("INSERT INTO t VALUES (?)", [value])
+        connection.close()
+    assert pointread.rows(path, "SELECT v FROM t", []) == [[1]]
+    os.replace(other, path)
+    assert pointread.rows(path, "SELECT v FROM t", []) == [[1]]  # still the file it opened
+    pointread.forget()  # what binding the app to its database again does
+    assert pointread.rows(path, "SELECT v FROM t", []) == [[2]]
