@@ -10,12 +10,14 @@ microseconds, less than one handover.
 The functions are looked up through the sqlite3 module's own extension, so they are the
 very SQLite library the rest of the process uses: one library in a process keeps the
 file locks of all its connections consistent (two copies would undo each other's
-POSIX locks). Each thread keeps one read-only connection with no busy timeout. Anything
-else (another library build, a busy database, an error, a parameter it does not bind)
-answers None, and the caller reads the regular way.
+POSIX locks). Each thread keeps one read-only connection with no busy timeout. When it
+cannot answer (functions not found, an in-memory database, a busy database, an error, a
+parameter it does not bind), it says None and the caller reads the regular way. The
+price: a read that has to go to the disk holds the lock meanwhile.
 """
 
 import ctypes
+import functools
 import threading
 
 try:
@@ -62,16 +64,16 @@ def _bind(library):
     return functions
 
 
-def _load():
+@functools.cache
+def functions():
+    """SQLite's functions, typed, from the library the sqlite3 module uses (loaded on
+    first use), or None where they cannot be found."""
     if _sqlite3 is None:
         return None
     try:
         return _bind(ctypes.PyDLL(_sqlite3.__file__))  # PyDLL: calls keep the lock
     except OSError:
         return None
-
-
-C = _load()
 
 
 class _Reader:
@@ -83,7 +85,7 @@ class _Reader:
         self.handle = ctypes.c_void_p()
         self.statements = {}  # sql: (statement pointer, range of its columns)
         flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
-        if C["open_v2"](path.encode(), ctypes.byref(self.handle), flags, None):
+        if functions()["open_v2"](path.encode(), ctypes.byref(self.handle), flags, None):
             self.close()
             raise OSError(f"cannot open {path} for reading")
 
@@ -92,22 +94,22 @@ class _Reader:
         if found is None:
             if len(self.statements) >= MAX_STATEMENTS:
                 self._finalize()
-            pointer = ctypes.c_void_p()
-            if C["prepare_v3"](self.handle, sql.encode(), -1, SQLITE_PREPARE_PERSISTENT,
+            api, pointer = functions(), ctypes.c_void_p()
+            if api["prepare_v3"](self.handle, sql.encode(), -1, SQLITE_PREPARE_PERSISTENT,
                                ctypes.byref(pointer), None) or not pointer:
                 return None
-            found = self.statements[sql] = (pointer.value, range(C["column_count"](pointer)))
+            found = self.statements[sql] = (pointer.value, range(api["column_count"](pointer)))
         return found
 
     def _finalize(self):
         for pointer, _columns in self.statements.values():
-            C["finalize"](pointer)
+            functions()["finalize"](pointer)
         self.statements.clear()
 
     def close(self):
         self._finalize()
         if self.handle:
-            C["close_v2"](self.handle)
+            functions()["close_v2"](self.handle)
             self.handle = ctypes.c_void_p()
 
     def __del__(self):  # the thread that owned it has ended
@@ -144,7 +146,8 @@ def rows(path, sql, params):
     """All rows of one SELECT on the database file `path`, as lists, or None when it
     should be read the regular way. Meant for reads by a key: the lock is held until
     the last row is read."""
-    if C is None or path == ":memory:" or path.startswith("file:"):
+    api = functions()
+    if api is None or path == ":memory:" or path.startswith("file:"):
         return None
     try:
         reader = _reader(path)
@@ -154,7 +157,7 @@ def rows(path, sql, params):
     if found is None:
         return None
     statement, columns = found
-    bind_text, bind_int64 = C["bind_text"], C["bind_int64"]
+    bind_text, bind_int64 = api["bind_text"], api["bind_int64"]
     try:
         for index, value in enumerate(params, 1):
             if isinstance(value, str):
@@ -166,24 +169,26 @@ def rows(path, sql, params):
                 return None
             if status:
                 return None
-        return _read(statement, columns)
+        return _read(api, statement, columns)
     except UnicodeError:  # a lone surrogate in a parameter, or bad UTF-8 stored
         return None
     finally:
-        C["reset"](statement)
+        api["reset"](statement)
 
 
-def _read(statement, columns):
-    step, column_type, blob, size = C["step"], C["column_type"], C["column_blob"], C["column_bytes"]
+def _read(api, statement, columns):
+    """Step through the statement's rows; None if it ends in an error."""
+    step, column_type = api["step"], api["column_type"]
+    blob, size = api["column_blob"], api["column_bytes"]
     read = []
     while (status := step(statement)) == SQLITE_ROW:
         row = []
         for index in columns:
             kind = column_type(statement, index)
             if kind == SQLITE_INTEGER:
-                row.append(C["column_int64"](statement, index))
+                row.append(api["column_int64"](statement, index))
             elif kind == SQLITE_FLOAT:
-                row.append(C["column_double"](statement, index))
+                row.append(api["column_double"](statement, index))
             elif kind == SQLITE_NULL:
                 row.append(None)
             else:  # TEXT or BLOB: the bytes first, then their count (SQLite's order)
