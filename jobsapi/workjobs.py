@@ -178,7 +178,7 @@ def _first_field_message(problems):
 
 def _fetch(user, job_ids):
     """The visible jobs among `job_ids`, by id: the rule of visible_jobs() in plain SQL,
-    since building these reads (a batch's 1,000, or one job's) with the query builder cost
+    since building these reads (up to a batch's 1,000 jobs) with the query builder cost
     more than running them."""
     wanted = list({job_id for job_id in job_ids if isinstance(job_id, str)})
     found = {}
