@@ -2,12 +2,18 @@
 
 import functools
 import json
+import sqlite3
 import typing
 
 import peewee as pw
 
 from . import pointread
 from .database import db
+
+# Point reads call the SQLite library of the sqlite3 module. peewee connects through
+# pysqlite3 instead when a newer one is installed, and two SQLite libraries must not
+# open one database file in one process: then every read goes the regular way.
+POINT_READS = pw.sqlite3 is sqlite3
 
 
 class JSONField(pw.TextField):
@@ -44,7 +50,9 @@ class BaseModel(pw.Model):
         lock held (pointread) unless a transaction is open: it must see its own writes."""
         database = cls._meta.database
         sql = f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
-        rows = None if database.in_transaction() else pointread.rows(database.database, sql, params)
+        rows = None
+        if POINT_READS and not database.in_transaction():
+            rows = pointread.rows(database.database, sql, params)
         if rows is None:
             rows = database.execute_sql(sql, params).fetchall()
         return cls._instance(rows[0]) if rows else None

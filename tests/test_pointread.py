@@ -10,7 +10,7 @@ import threading
 import peewee as pw
 import pytest
 
-from jobsapi import pointread
+from jobsapi import models, pointread
 from jobsapi.database import db
 from jobsapi.models import Job, User
 
@@ -142,3 +142,17 @@ def test_forget_reopens_a_file_replaced_under_the_same_name(tmp_path):
     assert pointread.rows(path, "SELECT v FROM t", []) == [[1]]  # still the file it opened
     pointread.forget()  # what binding the app to its database again does
     assert pointread.rows(path, "SELECT v FROM t", []) == [[2]]
+
+
+def test_with_another_sqlite_library_every_read_goes_the_regular_way(awkward_rows, monkeypatch):
+    def refuse(*args):
+        raise AssertionError("a point read beside another SQLite library")
+
+    monkeypatch.setattr(models, "POINT_READS", False)
+    monkeypatch.setattr(pointread, "rows", refuse)
+    with db.connection_context():
+        assert Job.find_one("id = ?", "b" * 24).error_data == {"message": "x"}
+
+
+def test_peewee_connects_through_the_sqlite3_module_here():
+    assert models.POINT_READS is True
