@@ -36,8 +36,7 @@ class BaseModel(pw.Model):
     @classmethod
     def find(cls, where, *params):
         """The rows matching a plain SQL condition, as instances (read as read_rows does)."""
-        columns = _packing(cls).columns
-        return cls.read_rows(f"SELECT {columns} FROM {cls._meta.table_name} WHERE {where}", params)
+        return cls.read_rows(cls._select_where(where), params)
 
     @classmethod
     def select_rows(cls, query):
@@ -48,14 +47,18 @@ class BaseModel(pw.Model):
     def find_one(cls, where, *params):
         """The row a condition on a unique key matches, or None, read with the interpreter
         lock held (pointread) unless a transaction is open: it must see its own writes."""
-        database = cls._meta.database
-        sql = f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
+        database, sql = cls._meta.database, cls._select_where(where)
         rows = None
         if POINT_READS and not database.in_transaction():
             rows = pointread.rows(database.database, sql, params)
         if rows is None:
             rows = database.execute_sql(sql, params).fetchall()
         return cls._instance(rows[0]) if rows else None
+
+    @classmethod
+    def _select_where(cls, where):
+        """The SELECT of the packed columns of the rows matching `where`."""
+        return f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
 
     @classmethod
     def read_rows(cls, sql, params):
