@@ -28,7 +28,7 @@ def main():
         if app.config["JOBSAPI_SCHEDULER"]:
             scheduler.start()
         waitress.serve(
-            AccessLog(app),
+            AccessLog(app, defer=log_writer.defer),
             host=host,
             port=port,
             threads=app.config["JOBSAPI_THREADS"],

@@ -1,49 +1,71 @@
 """One access-log line per request, in the Apache combined log format."""
 
+import functools
 import logging
 import time
+
+from .logwriter import record
 
 log = logging.getLogger("jobsapi.access")
 
 
 class AccessLog:
-    """WSGI middleware: logs method, path, status, size, referrer, agent and duration."""
+    """WSGI middleware: logs method, path, status, size, referrer, agent and duration.
 
-    def __init__(self, app):
+    With `defer` (LogWriter.defer, as the server runs it) a request only collects the
+    line's fields; the log writer makes the line and its record a batch at a time, and
+    writes it past the logger's own handlers. Without it, it logs through the logger."""
+
+    def __init__(self, app, defer=None):
         self.app = app
+        self.defer = defer
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
-        seen = {}
+        response = ["-", ()]  # status line and headers, once the app has started them
 
         def recording_start_response(status, headers, exc_info=None):
-            seen["status"] = status.split(" ", 1)[0]
-            seen["length"] = next(
-                (value for name, value in headers if name.lower() == "content-length"), "-"
-            )
+            response[0], response[1] = status, headers
             return start_response(status, headers, exc_info)
 
         try:
             return self.app(environ, recording_start_response)
         finally:
             if log.isEnabledFor(logging.INFO):
-                self._log(environ, seen, time.perf_counter() - started)
+                get = environ.get
+                fields = (
+                    get("REMOTE_ADDR", "-"), get("REQUEST_METHOD", "-"), get("PATH_INFO", ""),
+                    get("QUERY_STRING", ""), get("SERVER_PROTOCOL", "-"), *response,
+                    get("HTTP_REFERER", "-"), get("HTTP_USER_AGENT", "-"),
+                    time.perf_counter() - started, time.time(),
+                )
+                if self.defer is None:
+                    log.info(line(*fields))
+                else:
+                    self.defer(functools.partial(_record, fields))
 
-    @staticmethod
-    def _log(environ, seen, elapsed):
-        path = environ.get("PATH_INFO", "")
-        if environ.get("QUERY_STRING"):
-            path += "?" + environ["QUERY_STRING"]
-        log.info(
-            '%s - - [%s] "%s %s %s" %s %s "%s" "%s" %.1fms',
-            environ.get("REMOTE_ADDR", "-"),
-            time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-            environ.get("REQUEST_METHOD", "-"),
-            path,
-            environ.get("SERVER_PROTOCOL", "-"),
-            seen.get("status", "-"),
-            seen.get("length", "-"),
-            environ.get("HTTP_REFERER", "-"),
-            environ.get("HTTP_USER_AGENT", "-"),
-            elapsed * 1000,
-        )
+
+def _record(fields):
+    return record(log, logging.INFO, line(*fields), fields[-1])
+
+
+def line(address, method, path, query, protocol, status, headers, referrer, agent, elapsed,
+         ended):
+    """The combined-format line of one request, its duration appended."""
+    if query:
+        path = f"{path}?{query}"
+    length = "-"
+    for name, value in headers:
+        if name.lower() == "content-length":
+            length = value
+            break
+    return (
+        f'{address} - - [{_timestamp(int(ended))}] "{method} {path} {protocol}" '
+        f'{status.split(" ", 1)[0]} {length} "{referrer}" "{agent}" {elapsed * 1000:.1f}ms'
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _timestamp(second):
+    """A second as [10/Oct/2000:13:55:36 -0700], in local time (rendered once)."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))

@@ -4,7 +4,7 @@ import io
 import logging
 import threading
 
-from jobsapi.logwriter import Handoff, LogWriter
+from jobsapi.logwriter import Handoff, LogWriter, record
 
 
 class CountingStream(io.StringIO):
@@ -78,3 +78,27 @@ def test_a_message_is_written_as_it_was_when_logged():
     changing[0] = "after"
     writer.stop()
     assert stream.getvalue() == "value ['before']\n"
+
+
+def test_a_deferred_record_is_made_by_the_writer_and_written_in_its_place():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(asctime)s %(message)s"))
+    writer = LogWriter(handler, delay=10)
+    writer.start()
+    logger = _logger(writer, "test.logwriter.deferred")
+    made_by = []
+
+    def make():
+        made_by.append(threading.current_thread().name)
+        return record(logger, logging.INFO, "second", 86400 * 365.25 * 30 + 0.5)
+
+    logger.info("first")
+    writer.defer(make)
+    writer.defer(lambda: record(logger, logging.DEBUG, "below the level", 0.0))
+    logger.info("third")
+    writer.stop()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ")[-1] for line in lines] == ["first", "second", "third"]
+    assert made_by == ["log-writer"]
+    assert ",500 second" in lines[1]  # the time given, not the time it was made

@@ -1,0 +1,59 @@
+"""The access log: one combined-format line per request, made by the log writer."""
+
+import io
+import logging
+import re
+
+from jobsapi.accesslog import AccessLog, log
+from jobsapi.logwriter import LogWriter
+
+LINE = re.compile(
+    r'^INFO jobsapi\.access: 10\.0\.0\.7 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+    r'"GET /jobs\?status=PENDING HTTP/1\.1" 404 9 "-" "probe/1\.0" \d+\.\dms$'
+)
+
+
+def app(environ, start_response):
+    start_response("404 NOT FOUND", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+    return [b"not found"]
+
+
+ENVIRON = {
+    "REMOTE_ADDR": "10.0.0.7", "REQUEST_METHOD": "GET", "PATH_INFO": "/jobs",
+    "QUERY_STRING": "status=PENDING", "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_USER_AGENT": "probe/1.0",
+}
+
+
+def _served(middleware):
+    statuses = []
+    body = middleware(dict(ENVIRON), lambda status, headers, exc_info=None: statuses.append(status))
+    return statuses, b"".join(body)
+
+
+def test_a_request_is_logged_by_the_writer_and_passed_through(monkeypatch):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    writer = LogWriter(handler, delay=10)
+    writer.start()
+    monkeypatch.setattr(log, "level", logging.INFO)
+    try:
+        assert _served(AccessLog(app, defer=writer.defer)) == (["404 NOT FOUND"], b"not found")
+    finally:
+        writer.stop()
+    assert LINE.match(stream.getvalue().rstrip("\n")), stream.getvalue()
+
+
+def test_without_a_writer_it_logs_through_the_logger(caplog):
+    with caplog.at_level(logging.INFO, logger="jobsapi.access"):
+        assert _served(AccessLog(app)) == (["404 NOT FOUND"], b"not found")
+    assert [LINE.match(f"INFO jobsapi.access: {r.getMessage()}") is not None
+            for r in caplog.records] == [True]
+
+
+def test_nothing_is_logged_below_info(monkeypatch):
+    made = []
+    monkeypatch.setattr(log, "level", logging.WARNING)
+    assert _served(AccessLog(app, defer=made.append)) == (["404 NOT FOUND"], b"not found")
+    assert made == []
