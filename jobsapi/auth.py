@@ -135,7 +135,7 @@ recent_users = RecentUsers()
 def authenticate():
     """Verify the request's access token and load its user, as flask-jwt-extended's
     verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
-    key = (current_app.config["JWT_SECRET_KEY"], request.headers.get("Authorization"))
+    key = (current_app.config["JWT_SECRET_KEY"], request.environ.get("HTTP_AUTHORIZATION"))
     entry = verified_tokens.get(key)
     if entry is None:
         verified = verify_jwt_in_request()  # None for a method exempt from tokens (OPTIONS)
@@ -146,11 +146,14 @@ def authenticate():
     user = load_user(header, claims)
     if user is None:
         raise UserLookupError(f"user_lookup returned None for {claims.get('sub')}", header, claims)
-    # Where verify_jwt_in_request keeps its outcome, which current_user and get_jwt() read.
-    g._jwt_extended_jwt_user = {"loaded_user": user}
-    g._jwt_extended_jwt_header = header
-    g._jwt_extended_jwt = claims
-    g._jwt_extended_jwt_location = "headers"
+    # Where verify_jwt_in_request keeps its outcome, which current_user and get_jwt() read
+    # (set on the request's g itself: each attribute set through the proxy finds it again).
+    vars(g._get_current_object()).update(
+        _jwt_extended_jwt_user={"loaded_user": user},
+        _jwt_extended_jwt_header=header,
+        _jwt_extended_jwt=claims,
+        _jwt_extended_jwt_location="headers",
+    )
 
 
 def login_required(permission=None):
