@@ -199,23 +199,27 @@ class JobSchema(ma.Schema):
 
 
 def job_body(job):
-    """One JobResponse as a dict."""
+    """One JobResponse as a dict, read from the model's data as its fields would read it
+    (a job is answered on most requests: fifteen attribute lookups less)."""
+    data = job.__data__
+    get = data.get
+    temperature = get("temperature")
     return {
-        "jobId": job.id,
-        "clientId": job.client_id,
-        "status": job.status,
-        "operation": job.operation,
-        "prompts": job.prompts,
-        "model": job.model,
-        "temperature": None if job.temperature is None else float(job.temperature),
-        "priority": job.priority,
-        "requestData": job.request_data,
-        "clientReference": job.client_reference,
-        "responseData": job.response_data,
-        "processingMetrics": job.processing_metrics,
-        "errorData": job.error_data,
-        "createdAt": isoformat(job.created_at),
-        "updatedAt": isoformat(job.updated_at),
+        "jobId": get("id"),
+        "clientId": get("client"),
+        "status": get("status"),
+        "operation": get("operation"),
+        "prompts": get("prompts"),
+        "model": get("model"),
+        "temperature": None if temperature is None else float(temperature),
+        "priority": get("priority"),
+        "requestData": get("request_data"),
+        "clientReference": get("client_reference"),
+        "responseData": get("response_data"),
+        "processingMetrics": get("processing_metrics"),
+        "errorData": get("error_data"),
+        "createdAt": isoformat(get("created_at")),
+        "updatedAt": isoformat(get("updated_at")),
     }
 
 
