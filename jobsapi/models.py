@@ -1,5 +1,6 @@
 """Peewee models mirroring schema.sql (a test keeps them equal)."""
 
+import datetime as dt
 import functools
 import json
 import sqlite3
@@ -77,10 +78,13 @@ class BaseModel(pw.Model):
         """An instance of one packed row: its JSON array, then the columns read aside."""
         packing = _packing(cls)
         instance = cls(__no_default__=1)
-        instance.__data__ = data = dict(zip(packing.names, json.loads(row[0]) + list(row[1:])))
+        values = _decode(row[0])[0]  # json_array's text: no whitespace around it
+        values.extend(row[1:])
+        instance.__data__ = data = dict(zip(packing.names, values))
         for name, read in packing.readers:
-            if data[name] is not None:
-                data[name] = read(data[name])
+            value = data[name]
+            if value is not None:
+                data[name] = read(value)
         return instance
 
 
@@ -105,9 +109,28 @@ def _packing(model):
     return _Packing(
         columns=", ".join([f"json_array({columns})"] + [field.column_name for field in aside]),
         names=tuple(field.name for field in packed + aside),
-        readers=tuple((field.name, field.python_value) for field in packed
+        readers=tuple((field.name, _reader(field)) for field in packed
                       if not _verbatim(field)),
     )
+
+
+_decode = json.JSONDecoder().raw_decode
+
+
+def _reader(field):
+    """A field's python_value, or for a DATETIME its C parser first: peewee's own
+    rewrites the text before handing it to the same parser, which on Python 3.11+
+    takes it as stored."""
+    if type(field) is not pw.DateTimeField:
+        return field.python_value
+
+    def read(value):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return field.python_value(value)
+
+    return read
 
 
 def _verbatim(field):
