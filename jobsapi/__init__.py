@@ -17,7 +17,6 @@ def create_app(config=None):
     app.config.update(from_env())
     app.config.update(config or {})
     app.config["MAX_CONTENT_LENGTH"] = app.config["JOBSAPI_MAX_BODY"]
-    app.json.sort_keys = False
 
     database.init_app(app)
     auth.init_app(app)

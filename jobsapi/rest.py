@@ -14,6 +14,7 @@ import peewee as pw
 from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Response, jsonify
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.response import set_status_and_headers_in_response
 from flask_smorest.utils import resolve_schema_instance, unpack_tuple_response
 from webargs.flaskparser import FlaskParser, abort
@@ -52,6 +53,24 @@ def strict_json_loads(data):
         # all and could be neither stored nor sent back: UnicodeEncodeError (a ValueError).
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     return value
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON with the keys in the order given, and the responses encoded by one
+    encoder made once: Flask's json.dumps makes a JSONEncoder for each response."""
+
+    sort_keys = False
+    COMPACT = {"separators": (",", ":")}  # what Flask's response() asks for, not debugging
+
+    def __init__(self, app):
+        super().__init__(app)
+        self._compact = json.JSONEncoder(default=self.default, ensure_ascii=self.ensure_ascii,
+                                         sort_keys=self.sort_keys, **self.COMPACT)
+
+    def dumps(self, obj, **kwargs):
+        if kwargs == self.COMPACT:
+            return self._compact.encode(obj)
+        return super().dumps(obj, **kwargs)
 
 
 class Parser(FlaskParser):
@@ -294,6 +313,7 @@ def allowed_values(config):
 
 def init_app(app):
     """A flask-smorest Api for this app, with its OpenAPI settings and bearer scheme."""
+    app.json = JSONProvider(app)
     app.config.setdefault("API_TITLE", "jobsapi")
     app.config.setdefault("API_VERSION", "1.0.0")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
