@@ -51,7 +51,7 @@ class BaseModel(pw.Model):
         database, sql = cls._meta.database, cls._select_where(where)
         rows = None
         if POINT_READS and not database.in_transaction():
-            rows = pointread.rows(database.database, sql, params)
+            rows = pointread.rows(database.database, sql, params, most=1)
         if rows is None:
             rows = database.execute_sql(sql, params).fetchall()
         return cls._instance(rows[0]) if rows else None

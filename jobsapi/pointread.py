@@ -142,10 +142,10 @@ def _reader(path):
     return reader
 
 
-def rows(path, sql, params):
-    """All rows of one SELECT on the database file `path`, as lists, or None when it
-    should be read the regular way. Meant for reads by a key: the lock is held until
-    the last row is read."""
+def rows(path, sql, params, most=None):
+    """The rows of one SELECT on the database file `path` (the first `most`, if given),
+    as lists, or None when it should be read the regular way. Meant for reads by a key:
+    the lock is held until the last row is read."""
     api = functions()
     if api is None or path == ":memory:" or path.startswith("file:"):
         return None
@@ -169,19 +169,19 @@ def rows(path, sql, params):
                 return None
             if status:
                 return None
-        return _read(api, statement, columns)
+        return _read(api, statement, columns, most)
     except UnicodeError:  # a lone surrogate in a parameter, or bad UTF-8 stored
         return None
     finally:
         api["reset"](statement)
 
 
-def _read(api, statement, columns):
-    """Step through the statement's rows; None if it ends in an error."""
+def _read(api, statement, columns, most):
+    """Step through the statement's rows, up to `most`; None if it ends in an error."""
     step, column_type = api["step"], api["column_type"]
     blob, size = api["column_blob"], api["column_bytes"]
     read = []
-    while (status := step(statement)) == SQLITE_ROW:
+    while len(read) != most and (status := step(statement)) == SQLITE_ROW:
         row = []
         for index in columns:
             kind = column_type(statement, index)
@@ -196,4 +196,4 @@ def _read(api, statement, columns):
                 data = ctypes.string_at(pointer, size(statement, index)) if pointer else b""
                 row.append(data.decode() if kind == SQLITE_TEXT else data)
         read.append(row)
-    return read if status == SQLITE_DONE else None
+    return read if len(read) == most or status == SQLITE_DONE else None

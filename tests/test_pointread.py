@@ -93,6 +93,16 @@ def test_what_it_does_not_bind_is_left_to_the_regular_read(tmp_path, params):
     assert pointread.rows(path, "SELECT ?", params) is None
 
 
+def test_most_stops_after_that_many_rows(tmp_path):
+    path = str(tmp_path / "most.db")
+    with sqlite3.connect(path) as connection:
+        connection.executescript("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2), (3);")
+    assert pointread.rows(path, "SELECT v FROM t ORDER BY v", [], most=1) == [[1]]
+    assert pointread.rows(path, "SELECT v FROM t ORDER BY v", [], most=5) == [[1], [2], [3]]
+    assert pointread.rows(path, "SELECT v FROM t WHERE v > 9", [], most=1) == []
+    assert pointread.rows(path, "SELECT v FROM t ORDER BY v", []) == [[1], [2], [3]]
+
+
 def test_an_error_is_raised_by_the_regular_read(app):
     path = app.config["JOBSAPI_DATABASE"]
     assert pointread.rows(path, "SELECT nothing FROM nowhere", []) is None
