@@ -156,6 +156,13 @@ def authenticate():
     )
 
 
+def authenticated_user():
+    """The user of the request's token, in a view behind login_required: what
+    get_current_user() returns, read without its checks (the jobs views ask on every
+    request)."""
+    return g._jwt_extended_jwt_user["loaded_user"]
+
+
 def login_required(permission=None):
     """Require a valid access token (else 401) whose user holds `permission` (else 403)."""
 

@@ -3,13 +3,12 @@
 from urllib.parse import urlencode
 
 from flask import request
-from flask.views import MethodView
-from flask_jwt_extended import get_current_user
 
 from .. import workjobs
+from ..auth import authenticated_user
 from ..errors import InvalidInput
 from ..ids import JOB_ID_RE
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..schemas.jobs import (
     JobBatchCreateSchema,
     JobBatchDeleteSchema,
@@ -24,7 +23,7 @@ from ..schemas.jobs import (
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Work jobs")
 
-# The views hand the jobs functions get_current_user(), not the current_user proxy: they
+# The views hand the jobs functions authenticated_user(), not the current_user proxy: they
 # read the user's role and id several times, and each read through the proxy looks the
 # user up again.
 
@@ -44,7 +43,7 @@ def _checked_id(job_id):
 
 def _filters(args):
     filters = dict(args)
-    if get_current_user().role != "admin":
+    if authenticated_user().role != "admin":
         filters.pop("client_id", None)  # clients only ever see their own jobs anyway
     return filters
 
@@ -55,14 +54,14 @@ def _next_link(last_id):
 
 
 @blp.route("")
-class Jobs(MethodView):
+class Jobs(View):
     @blp.login_required()
     @blp.arguments(JobListArgs, location="query")
     @blp.response(200, JobSchema(many=True), headers=LINK_HEADER)
     def get(self, args):
         """List jobs, newest first, a page at a time"""
         limit, after = args.pop("limit"), args.pop("after", None)
-        page, more = workjobs.list_jobs(get_current_user(), _filters(args), limit, after)
+        page, more = workjobs.list_jobs(authenticated_user(), _filters(args), limit, after)
         headers = {"Link": _next_link(page[-1].id)} if more else {}
         return page, headers
 
@@ -71,51 +70,51 @@ class Jobs(MethodView):
     @blp.response(201, JobSchema)
     def post(self, body):
         """Create a job (status PENDING, owned by the caller)"""
-        return workjobs.create_jobs(get_current_user(), [body])[0]
+        return workjobs.create_jobs(authenticated_user(), [body])[0]
 
 
 @blp.route("/batch")
-class JobsBatch(MethodView):
+class JobsBatch(View):
     @blp.login_required()
     @blp.arguments(JobBatchCreateSchema)
     @blp.response(201, JobSchema(many=True))
     def post(self, body):
         """Create several jobs, all or nothing"""
-        return workjobs.create_jobs(get_current_user(), body["jobs"])
+        return workjobs.create_jobs(authenticated_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchUpdateSchema)
     @blp.response(200, JobSchema(many=True))
     def patch(self, body):
         """Update several jobs, all or nothing"""
-        return workjobs.update_jobs(get_current_user(), body["jobs"])
+        return workjobs.update_jobs(authenticated_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchDeleteSchema)
     @blp.response(204)
     def delete(self, body):
         """Delete several jobs (soft delete), all or nothing"""
-        workjobs.delete_jobs(get_current_user(), body["job_ids"])
+        workjobs.delete_jobs(authenticated_user(), body["job_ids"])
 
 
 @blp.route("/summary")
-class JobsSummary(MethodView):
+class JobsSummary(View):
     @blp.login_required()
     @blp.arguments(JobFilterArgs, location="query")
     @blp.response(200, JobSummarySchema)
     def get(self, args):
         """Count jobs per status (same filters as the list)"""
-        return workjobs.summarize(get_current_user(), _filters(args))
+        return workjobs.summarize(authenticated_user(), _filters(args))
 
 
 @blp.route("/<work_job_id:job_id>")
-class JobById(MethodView):
+class JobById(View):
     @blp.login_required()
     @blp.response(200, JobSchema)
     @blp.errors(400, 404)
     def get(self, job_id):
         """Get a job"""
-        return workjobs.get_job(get_current_user(), _checked_id(job_id))
+        return workjobs.get_job(authenticated_user(), _checked_id(job_id))
 
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
@@ -124,11 +123,11 @@ class JobById(MethodView):
     def patch(self, changes, job_id):
         """Update a job: status (by the state table), fields, results"""
         change = {**changes, "job_id": _checked_id(job_id)}
-        return workjobs.update_jobs(get_current_user(), [change], single=True)[0]
+        return workjobs.update_jobs(authenticated_user(), [change], single=True)[0]
 
     @blp.login_required()
     @blp.response(204)
     @blp.errors(400, 404)
     def delete(self, job_id):
         """Delete a job (soft delete)"""
-        workjobs.delete_jobs(get_current_user(), [_checked_id(job_id)], single=True)
+        workjobs.delete_jobs(authenticated_user(), [_checked_id(job_id)], single=True)
