@@ -14,6 +14,7 @@ import peewee as pw
 from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Response, jsonify
+from flask.views import MethodView
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.response import set_status_and_headers_in_response
 from flask_smorest.utils import resolve_schema_instance, unpack_tuple_response
@@ -185,6 +186,13 @@ class Blueprint(flask_smorest.Blueprint):
             return self.errors(401, 403)(guarded) if permission else self.errors(401)(guarded)
 
         return decorator
+
+
+class View(MethodView):
+    """A resource's views. One instance answers every request: they keep no state, and
+    Flask otherwise makes one per request."""
+
+    init_every_request = False
 
 
 def _in_place(decorator):

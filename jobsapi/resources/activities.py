@@ -2,10 +2,9 @@
 
 import datetime as dt
 
-from flask.views import MethodView
 
 from ..models import Activity
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..schemas.scheduled import ActivityArgs, ActivityPageSchema
 
 blp = Blueprint("activities", __name__, url_prefix="/api/activities", description="Activity log")
@@ -18,7 +17,7 @@ def _utc(value):
 
 
 @blp.route("")
-class Activities(MethodView):
+class Activities(View):
     @blp.login_required("activities.read")
     @blp.arguments(ActivityArgs, location="query")
     @blp.response(200, ActivityPageSchema)

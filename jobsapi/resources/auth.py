@@ -1,18 +1,17 @@
 """Login, token refresh, logout and the current user (/api/auth)."""
 
-from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from .. import accounts, activity
 from ..errors import Unauthorized
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..schemas.accounts import LoginSchema, RefreshTokenSchema, TokenPairSchema, UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication")
 
 
 @blp.route("/login")
-class Login(MethodView):
+class Login(View):
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.errors(401)
@@ -33,7 +32,7 @@ class Login(MethodView):
 
 
 @blp.route("/refresh")
-class Refresh(MethodView):
+class Refresh(View):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(200, TokenPairSchema)
     @blp.errors(401)
@@ -43,7 +42,7 @@ class Refresh(MethodView):
 
 
 @blp.route("/logout")
-class Logout(MethodView):
+class Logout(View):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(204)
     def post(self, body):
@@ -54,7 +53,7 @@ class Logout(MethodView):
 
 
 @blp.route("/me")
-class Me(MethodView):
+class Me(View):
     @blp.login_required()
     @blp.response(200, UserSchema)
     def get(self):

@@ -3,13 +3,12 @@
 import time
 
 import marshmallow as ma
-from flask.views import MethodView
 from flask_smorest import abort
 
 from schedules.models import JobRun, ScheduledJob
 
 from ..database import db
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..scheduling import scheduler
 from ..timeutil import utcnow
 
@@ -61,7 +60,7 @@ def scheduler_health():
 
 
 @blp.route("")
-class Health(MethodView):
+class Health(View):
     @blp.response(200, HealthSchema)
     @blp.errors(503)
     def get(self):

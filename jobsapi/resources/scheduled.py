@@ -1,10 +1,9 @@
 """Scheduled jobs admin API (/api/jobs, permission settings.update)."""
 
-from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from .. import activity, scheduled
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..scheduling import scheduler
 from ..schemas.scheduled import (
     ActionResultSchema,
@@ -28,7 +27,7 @@ def _audit(action, job_id, details=None):
 
 
 @blp.route("")
-class ScheduledJobs(MethodView):
+class ScheduledJobs(View):
     @blp.login_required(PERMISSION)
     @blp.response(200, ScheduledJobSchema(many=True))
     def get(self):
@@ -37,7 +36,7 @@ class ScheduledJobs(MethodView):
 
 
 @blp.route("/logs/all")
-class AllRunLogs(MethodView):
+class AllRunLogs(View):
     @blp.login_required(PERMISSION)
     @blp.arguments(AllLogsArgs, location="query")
     @blp.response(200, RunLogPageSchema)
@@ -48,7 +47,7 @@ class AllRunLogs(MethodView):
 
 
 @blp.route("/<scheduled_job_id:job_id>")
-class ScheduledJobById(MethodView):
+class ScheduledJobById(View):
     @blp.login_required(PERMISSION)
     @blp.response(200, ScheduledJobSchema)
     @blp.errors(400, 404)
@@ -69,7 +68,7 @@ class ScheduledJobById(MethodView):
 
 
 @blp.route("/<scheduled_job_id:job_id>/start")
-class StartJob(MethodView):
+class StartJob(View):
     @blp.login_required(PERMISSION)
     @blp.response(200, ActionResultSchema)
     @blp.errors(400, 404, 409)
@@ -82,7 +81,7 @@ class StartJob(MethodView):
 
 
 @blp.route("/<scheduled_job_id:job_id>/stop")
-class StopJob(MethodView):
+class StopJob(View):
     @blp.login_required(PERMISSION)
     @blp.response(200, ActionResultSchema)
     @blp.errors(400, 404)
@@ -95,7 +94,7 @@ class StopJob(MethodView):
 
 
 @blp.route("/<scheduled_job_id:job_id>/trigger")
-class TriggerJob(MethodView):
+class TriggerJob(View):
     @blp.login_required(PERMISSION)
     @blp.response(200, TriggerResultSchema)
     @blp.errors(400, 404, 409)
@@ -108,7 +107,7 @@ class TriggerJob(MethodView):
 
 
 @blp.route("/<scheduled_job_id:job_id>/logs")
-class JobRunLogs(MethodView):
+class JobRunLogs(View):
     @blp.login_required(PERMISSION)
     @blp.arguments(JobLogArgs, location="query")
     @blp.response(200, RunLogPageSchema)

@@ -1,12 +1,11 @@
 """User management (/api/users, permission users.manage)."""
 
-from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from .. import accounts, activity
 from ..errors import NotFound
 from ..models import User
-from ..rest import Blueprint
+from ..rest import Blueprint, View
 from ..schemas.accounts import UserCreateSchema, UserSchema, UserUpdateSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")
@@ -20,7 +19,7 @@ def _user_or_404(user_id):
 
 
 @blp.route("")
-class Users(MethodView):
+class Users(View):
     @blp.login_required("users.manage")
     @blp.response(200, UserSchema(many=True))
     def get(self):
@@ -42,7 +41,7 @@ class Users(MethodView):
 
 # Ids are positive SQLite integers: a number outside them names no user (404).
 @blp.route(f"/<int(min=1, max={2**63 - 1}):user_id>")
-class UserById(MethodView):
+class UserById(View):
     @blp.login_required("users.manage")
     @blp.response(200, UserSchema)
     @blp.errors(404)
