@@ -1,9 +1,11 @@
 """Log records written by one thread, a batch at a time, so request threads never write."""
 
+import functools
 import logging
 import logging.handlers
 import queue
 import threading
+import time
 
 _STOP = object()
 
@@ -96,6 +98,21 @@ def record(logger, level, message, created):
     return made
 
 
+class Formatter(logging.Formatter):
+    """logging.Formatter rendering the date and time of each second once: the writer
+    formats a record per request."""
+
+    def formatTime(self, record, datefmt=None):
+        if datefmt or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        return f"{_local_time(int(record.created))},{int(record.msecs):03d}"
+
+
+@functools.lru_cache(maxsize=4)
+def _local_time(second):
+    return time.strftime(logging.Formatter.default_time_format, time.localtime(second))
+
+
 def configure(level, stream=None):
     """Route every record at `level` and above through a LogWriter to `stream` (stderr)."""
     # The format shows none of where a record was logged from, its thread or its process:
@@ -104,7 +121,7 @@ def configure(level, stream=None):
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     console = logging.StreamHandler(stream)
-    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     writer = LogWriter(console)
     root = logging.getLogger()
     root.setLevel(level)

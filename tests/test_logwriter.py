@@ -4,7 +4,7 @@ import io
 import logging
 import threading
 
-from jobsapi.logwriter import Handoff, LogWriter, record
+from jobsapi.logwriter import Formatter, Handoff, LogWriter, record
 
 
 class CountingStream(io.StringIO):
@@ -102,3 +102,13 @@ def test_a_deferred_record_is_made_by_the_writer_and_written_in_its_place():
     assert [line.split(" ")[-1] for line in lines] == ["first", "second", "third"]
     assert made_by == ["log-writer"]
     assert ",500 second" in lines[1]  # the time given, not the time it was made
+
+
+def test_the_formatter_writes_times_as_logging_does():
+    stock = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ours = Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("test.logwriter.formatter")
+    for created in (0.0, 1.999, 1_700_000_000.5004, 1_700_000_000.5, 1_700_000_059.0421):
+        made = record(logger, logging.WARNING, "m", created)
+        assert ours.format(made) == stock.format(made)
+    assert ours.formatTime(made, "%H:%M") == stock.formatTime(made, "%H:%M")
