@@ -135,7 +135,10 @@ recent_users = RecentUsers()
 def authenticate():
     """Verify the request's access token and load its user, as flask-jwt-extended's
     verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
-    key = (current_app.config["JWT_SECRET_KEY"], request.environ.get("HTTP_AUTHORIZATION"))
+    # Through the objects behind the proxies: a read through a proxy first fails to find
+    # the attribute on the proxy itself (an AttributeError made and dropped).
+    config, environ = current_app._get_current_object().config, request._get_current_object().environ
+    key = (config["JWT_SECRET_KEY"], environ.get("HTTP_AUTHORIZATION"))
     entry = verified_tokens.get(key)
     if entry is None:
         verified = verify_jwt_in_request()  # None for a method exempt from tokens (OPTIONS)
@@ -160,7 +163,7 @@ def authenticated_user():
     """The user of the request's token, in a view behind login_required: what
     get_current_user() returns, read without its checks (the jobs views ask on every
     request)."""
-    return g._jwt_extended_jwt_user["loaded_user"]
+    return g._get_current_object()._jwt_extended_jwt_user["loaded_user"]
 
 
 def login_required(permission=None):

@@ -13,7 +13,7 @@ import marshmallow as ma
 import peewee as pw
 from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.response import set_status_and_headers_in_response
@@ -189,10 +189,33 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class View(MethodView):
-    """A resource's views. One instance answers every request: they keep no state, and
-    Flask otherwise makes one per request."""
+    """A resource's views. One instance answers every request (they keep no state; Flask
+    otherwise makes one per request), and a request goes straight to its method: the
+    views are synchronous, so Flask's ensure_sync is left out, and so are the context
+    proxies it reads through (a read through a proxy first fails to find the attribute
+    on the proxy, an AttributeError made and dropped each time)."""
 
     init_every_request = False
+
+    @classmethod
+    def as_view(cls, name, *class_args, **class_kwargs):
+        stock = super().as_view(name, *class_args, **class_kwargs)
+        dispatch = cls(*class_args, **class_kwargs).dispatch_request
+
+        def view(**kwargs):
+            return dispatch(**kwargs)
+
+        view.__dict__.update(stock.__dict__)  # view_class, methods, ...
+        view.__name__, view.__doc__, view.__module__ = name, stock.__doc__, stock.__module__
+        return view
+
+    def dispatch_request(self, **kwargs):
+        method = request._get_current_object().method
+        handler = getattr(self, method.lower(), None)
+        if handler is None and method == "HEAD":
+            handler = getattr(self, "get", None)
+        assert handler is not None, f"Unimplemented method {method!r}"
+        return handler(**kwargs)
 
 
 def _in_place(decorator):

@@ -68,6 +68,17 @@ def test_create_returns_the_full_job_response(make_user):
     assert get_job(alice, job["jobId"]) == job
 
 
+def test_head_answers_a_jobs_headers_without_its_body(make_user):
+    alice = make_user()
+    job = new_job(alice)
+    got = alice.get(f"/jobs/{job['jobId']}")
+    head = alice.request("HEAD", f"/jobs/{job['jobId']}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == got.headers["Content-Length"]
+    assert head.headers["Content-Type"] == "application/json"
+    assert alice.request("HEAD", f"/jobs/{MISSING_ID}").status_code == 404
+
+
 @pytest.mark.parametrize("field,value", [
     ("operation", "x"), ("operation", "x" * 100), ("prompts", ["a", "b"]), ("prompts", ["p"] * 100),
     ("model", "m"), ("model", "m" * 200), ("temperature", 0), ("temperature", 0.7),
