@@ -137,7 +137,8 @@ def authenticate():
     verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
     # Through the objects behind the proxies: a read through a proxy first fails to find
     # the attribute on the proxy itself (an AttributeError made and dropped).
-    config, environ = current_app._get_current_object().config, request._get_current_object().environ
+    config = current_app._get_current_object().config
+    environ = request._get_current_object().environ
     key = (config["JWT_SECRET_KEY"], environ.get("HTTP_AUTHORIZATION"))
     entry = verified_tokens.get(key)
     if entry is None:

@@ -14,8 +14,8 @@ import peewee as pw
 from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Response, jsonify, request
-from flask.views import MethodView
 from flask.json.provider import DefaultJSONProvider
+from flask.views import MethodView
 from flask_smorest.response import set_status_and_headers_in_response
 from flask_smorest.utils import resolve_schema_instance, unpack_tuple_response
 from webargs.flaskparser import FlaskParser, abort
@@ -140,8 +140,8 @@ class Blueprint(flask_smorest.Blueprint):
     def response(self, status_code, schema=None, **kwargs):
         """Documented as flask-smorest documents it, answered by a call-through of our
         own: the stock one also runs each view through ensure_sync (no view here is
-        async) and keeps every result in g for ETags (none here), a tenth of a GET by id.
-        The view returns a body, (body, status), (body, headers), all three or a Response,
+        async) and keeps every result in g for ETags (none here), about 6 microseconds
+        of a GET by id. The view returns a body, (body, status), (body, headers), all three or a Response,
         as with flask-smorest."""
         document = super().response(status_code, schema, **kwargs)
         schema = resolve_schema_instance(schema)
