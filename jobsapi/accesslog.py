@@ -4,9 +4,10 @@ import functools
 import logging
 import time
 
-from .logwriter import record
+from .logwriter import local_time, record
 
 log = logging.getLogger("jobsapi.access")
+TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # [10/Oct/2000:13:55:36 -0700], in local time
 
 
 class AccessLog:
@@ -60,12 +61,6 @@ def line(address, method, path, query, protocol, status, headers, referrer, agen
             length = value
             break
     return (
-        f'{address} - - [{_timestamp(int(ended))}] "{method} {path} {protocol}" '
+        f'{address} - - [{local_time(TIME_FORMAT, int(ended))}] "{method} {path} {protocol}" '
         f'{status.split(" ", 1)[0]} {length} "{referrer}" "{agent}" {elapsed * 1000:.1f}ms'
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _timestamp(second):
-    """A second as [10/Oct/2000:13:55:36 -0700], in local time (rendered once)."""
-    return time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))

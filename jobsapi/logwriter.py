@@ -115,12 +115,15 @@ class Formatter(logging.Formatter):
     def formatTime(self, record, datefmt=None):
         if datefmt or self.converter is not time.localtime:
             return super().formatTime(record, datefmt)
-        return f"{_local_time(int(record.created))},{int(record.msecs):03d}"
+        second = int(record.created)
+        return f"{local_time(self.default_time_format, second)},{int(record.msecs):03d}"
 
 
-@functools.lru_cache(maxsize=4)
-def _local_time(second):
-    return time.strftime(logging.Formatter.default_time_format, time.localtime(second))
+@functools.lru_cache(maxsize=8)
+def local_time(format, second):
+    """A whole second (time.time()) in local time, as time.strftime(format) renders it;
+    rendered once for each second and format: lines are written a thousand a second."""
+    return time.strftime(format, time.localtime(second))
 
 
 def configure(level, stream=None):

@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-
 from ..models import Activity
 from ..rest import Blueprint, View
 from ..schemas.scheduled import ActivityArgs, ActivityPageSchema
