@@ -3,6 +3,9 @@
 import io
 import logging
 import re
+import secrets
+
+import requests
 
 from jobsapi.accesslog import AccessLog, log
 from jobsapi.logwriter import LogWriter
@@ -57,3 +60,15 @@ def test_nothing_is_logged_below_info(monkeypatch):
     monkeypatch.setattr(log, "level", logging.WARNING)
     assert _served(AccessLog(app, defer=made.append)) == (["404 NOT FOUND"], b"not found")
     assert made == []
+
+
+def test_the_server_logs_each_request_in_the_combined_format(server):
+    marker = secrets.token_hex(6)
+    response = requests.get(f"{server.base_url}/jobs?probe={marker}", timeout=10,
+                            headers={"User-Agent": f"probe/{marker}", "Referer": "http://x/"})
+    assert response.status_code == 401
+    line = next(line for line in server.log_text().splitlines() if marker in line)
+    assert re.search(
+        r' INFO jobsapi\.access: 127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+        rf'"GET /jobs\?probe={marker} HTTP/1\.1" 401 {response.headers["Content-Length"]} '
+        rf'"http://x/" "probe/{marker}" \d+\.\dms$', line), line
