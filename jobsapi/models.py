@@ -48,13 +48,25 @@ class BaseModel(pw.Model):
     def find_one(cls, where, *params):
         """The row a condition on a unique key matches, or None, read with the interpreter
         lock held (pointread) unless a transaction is open: it must see its own writes."""
-        database, sql = cls._meta.database, cls._select_where(where)
-        rows = None
+        row = cls._first_row(cls._select_where(where), params)
+        return None if row is None else cls._instance(row)
+
+    @classmethod
+    def find_one_value(cls, expression, where, *params):
+        """The value of a SQL expression on the row a condition on a unique key matches,
+        or None if none does; read as find_one reads."""
+        row = cls._first_row(f"SELECT {expression} FROM {cls._meta.table_name} WHERE {where}",
+                             params)
+        return None if row is None else row[0]
+
+    @classmethod
+    def _first_row(cls, sql, params):
+        database, rows = cls._meta.database, None
         if POINT_READS and not database.in_transaction():
             rows = pointread.rows(database.database, sql, params, most=1)
         if rows is None:
             rows = database.execute_sql(sql, params).fetchall()
-        return cls._instance(rows[0]) if rows else None
+        return rows[0] if rows else None
 
     @classmethod
     def _select_where(cls, where):

@@ -26,6 +26,7 @@ from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 from .auth import login_required
 from .errors import ServiceError, error_body, first_message
 from .ids import JOB_ID_PATTERN
+from .rendering import Rendered
 from .schemas.common import AllowedBy, BatchItems
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,9 @@ class Blueprint(flask_smorest.Blueprint):
         """Documented as flask-smorest documents it, answered by a call-through of our
         own: the stock one also runs each view through ensure_sync (no view here is
         async) and keeps every result in g for ETags (none here), about 6 microseconds
-        of a GET by id. The view returns a body, (body, status), (body, headers), all three or a Response,
-        as with flask-smorest."""
+        of a GET by id. The view returns a body, (body, status), (body, headers), all
+        three or a Response, as with flask-smorest; a body may also be Rendered, JSON
+        text the database rendered in the schema's shape (rendering.json_object)."""
         document = super().response(status_code, schema, **kwargs)
         schema = resolve_schema_instance(schema)
 
@@ -150,7 +152,10 @@ class Blueprint(flask_smorest.Blueprint):
             @functools.wraps(func)
             def respond(*args, **kwargs):
                 result, status, headers = unpack_tuple_response(func(*args, **kwargs))
-                if not isinstance(result, Response):
+                if isinstance(result, Rendered):  # JSON text in the schema's shape already
+                    result = Response(f"{result}\n", mimetype="application/json")
+                    status = status_code if status is None else status
+                elif not isinstance(result, Response):
                     result = jsonify(result if schema is None else schema.dump(result))
                     status = status_code if status is None else status
                 set_status_and_headers_in_response(result, status, headers)

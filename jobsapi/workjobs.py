@@ -4,6 +4,7 @@ import json
 
 import peewee as pw
 
+from . import rendering
 from .database import db
 from .errors import Conflict, InvalidInput, ItemErrors, NotFound, batch_message
 from .ids import new_job_id
@@ -115,12 +116,14 @@ def _visible(user, where, params):
     return where, params
 
 
-def get_job(user, job_id):
+def get_job(user, job_id, schema):
+    """The body of a job the user sees, in the shape of `schema` (its response schema)
+    and rendered by the database; 404 if there is no such job."""
     where, params = _visible(user, "id = ?", [job_id])
-    job = Job.find_one(where, *params)
-    if job is None:
+    body = Job.find_one_value(rendering.json_object(schema, Job), where, *params)
+    if body is None:
         raise NotFound(f"Job not found: {job_id}")
-    return job
+    return rendering.Rendered(body)
 
 
 def _problems(job, change, admin):

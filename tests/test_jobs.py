@@ -68,6 +68,21 @@ def test_create_returns_the_full_job_response(make_user):
     assert get_job(alice, job["jobId"]) == job
 
 
+def test_a_job_reads_back_as_created_and_as_listed(make_user):
+    # The body of GET /jobs/<id> is rendered by the database, the others by the schema.
+    alice = make_user()
+    text = 'é \u2028 " \\ \n \x01 \U0001f600'
+    job = new_job(alice, prompts=["p", text], temperature=0.30000000000000004,
+                  requestData={"float": 1.0000000000000002, "big": 2**70, "text": text,
+                               "nested": [[{"none": None, "true": True}], []]},
+                  clientReference={"ref": text})
+    response = alice.get(f"/jobs/{job['jobId']}")
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == job
+    assert response.json()["temperature"] == 0.30000000000000004
+    assert alice.get("/jobs").json() == [job]
+
+
 def test_head_answers_a_jobs_headers_without_its_body(make_user):
     alice = make_user()
     job = new_job(alice)

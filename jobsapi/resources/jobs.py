@@ -114,7 +114,7 @@ class JobById(View):
     @blp.errors(400, 404)
     def get(self, job_id):
         """Get a job"""
-        return workjobs.get_job(authenticated_user(), _checked_id(job_id))
+        return workjobs.get_job(authenticated_user(), _checked_id(job_id), JobSchema)
 
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
