@@ -6,7 +6,10 @@ import threading
 import pytest
 
 from schedules import AlreadyRunning, InvalidSchedule, Registry, Scheduler
+from schedules.engine import CLAIM_AHEAD
 from schedules.models import JobRun, ScheduledJob
+
+from conftest import wait_for
 
 T0 = dt.datetime(2024, 5, 1, 10, 0)
 SECOND, MINUTE = dt.timedelta(seconds=1), dt.timedelta(minutes=1)
@@ -139,6 +142,21 @@ def test_a_due_slot_is_claimed_exactly_once(make):
     assert scheduler.tick(T0 + HOUR) == ([], T0 + 2 * HOUR)
     assert scheduler.tick(T0 + HOUR + 30 * SECOND) == ([], T0 + 2 * HOUR)
     assert runs() == [(T0 + HOUR, "running")]
+
+
+def test_the_loop_claims_a_slot_just_ahead_of_its_time_and_starts_it_at_the_time(make, clock):
+    scheduler = make()
+    try:
+        clock.now = T0 + HOUR - 3 * CLAIM_AHEAD / 2
+        assert scheduler._pass() == pytest.approx((CLAIM_AHEAD / 2).total_seconds())
+        assert runs() == []
+        clock.now = T0 + HOUR - CLAIM_AHEAD / 2
+        scheduler._pass()  # claims, waits out the half (real time), then starts the run
+        [run] = JobRun.select().where(JobRun.job == "report")
+        assert (run.scheduled_for, run.started_at) == (T0 + HOUR, T0 + HOUR)
+        assert wait_for(lambda: runs() == [(T0 + HOUR, "success")], timeout=5)
+    finally:
+        scheduler.stop(grace=5)
 
 
 def test_a_slot_while_the_previous_run_is_running_is_skipped(make, clock):

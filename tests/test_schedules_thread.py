@@ -1,5 +1,6 @@
 """The real loop thread and worker pool: runs happen on time, and stop() interrupts the rest."""
 
+import datetime as dt
 import threading
 import time
 
@@ -12,8 +13,11 @@ from conftest import wait_for
 def test_the_loop_thread_runs_a_task_every_second(engine_db):
     registry = Registry()
 
+    started = {}  # run id: wall time the task started
+
     @registry.task("pulse", name="Pulse", schedule="* * * * * *")
     def pulse(context):
+        started[context.run_id] = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         time.sleep(0.05)
         return "beat"
 
@@ -34,6 +38,9 @@ def test_the_loop_thread_runs_a_task_every_second(engine_db):
         assert (run.triggered_by, run.details) == ("scheduler", "beat")
         assert 50 <= run.duration_ms < 1000  # milliseconds
         assert run.started_at <= run.completed_at
+        # claimed just ahead of its slot (or at once, when the loop wakes late), started
+        # at the slot's time: never before it
+        assert run.scheduled_for <= run.started_at <= started[run.id] < run.completed_at
     assert JobRun.select().where(JobRun.result == "running").count() == 0
 
 
