@@ -55,8 +55,7 @@ class BaseModel(pw.Model):
     def find_one_value(cls, expression, where, *params):
         """The value of a SQL expression on the row a condition on a unique key matches,
         or None if none does; read as find_one reads."""
-        row = cls._first_row(f"SELECT {expression} FROM {cls._meta.table_name} WHERE {where}",
-                             params)
+        row = cls._first_row(cls._select_where(where, expression), params)
         return None if row is None else row[0]
 
     @classmethod
@@ -69,9 +68,11 @@ class BaseModel(pw.Model):
         return rows[0] if rows else None
 
     @classmethod
-    def _select_where(cls, where):
-        """The SELECT of the packed columns of the rows matching `where`."""
-        return f"SELECT {_packing(cls).columns} FROM {cls._meta.table_name} WHERE {where}"
+    def _select_where(cls, where, columns=None):
+        """The SELECT of `columns` (the packed columns by default) of the rows matching
+        `where`."""
+        columns = _packing(cls).columns if columns is None else columns
+        return f"SELECT {columns} FROM {cls._meta.table_name} WHERE {where}"
 
     @classmethod
     def read_rows(cls, sql, params):

@@ -152,11 +152,11 @@ class Blueprint(flask_smorest.Blueprint):
             @functools.wraps(func)
             def respond(*args, **kwargs):
                 result, status, headers = unpack_tuple_response(func(*args, **kwargs))
-                if isinstance(result, Rendered):  # JSON text in the schema's shape already
-                    result = Response(f"{result}\n", mimetype="application/json")
-                    status = status_code if status is None else status
-                elif not isinstance(result, Response):
-                    result = jsonify(result if schema is None else schema.dump(result))
+                if not isinstance(result, Response):
+                    if isinstance(result, Rendered):  # JSON text in the schema's shape already
+                        result = Response(f"{result}\n", mimetype="application/json")
+                    else:
+                        result = jsonify(result if schema is None else schema.dump(result))
                     status = status_code if status is None else status
                 set_status_and_headers_in_response(result, status, headers)
                 return result
