@@ -26,13 +26,22 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expires_at ON refresh_tokens (expires_at);
 
--- Failed logins per username, for the lockout window.
+-- Failed logins per username and client address, for the lockout window.
 CREATE TABLE IF NOT EXISTS login_failures (
     id INTEGER NOT NULL PRIMARY KEY,
     username TEXT NOT NULL,
-    failed_at DATETIME NOT NULL
+    failed_at DATETIME NOT NULL,
+    address TEXT
 );
 CREATE INDEX IF NOT EXISTS login_failures_username ON login_failures (username, failed_at);
+CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (username, address, failed_at);
+
+-- Access tokens ended before their expiry (logout): their id (jti) until they expire.
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+    jti TEXT NOT NULL PRIMARY KEY,
+    expires_at DATETIME NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revoked_tokens_expires_at ON revoked_tokens (expires_at);
 
 -- Work jobs. JSON columns hold JSON text; deleted_at marks a soft delete.
 CREATE TABLE IF NOT EXISTS jobs (
@@ -95,6 +104,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS job_runs_slot ON job_runs (job_id, scheduled_f
 CREATE UNIQUE INDEX IF NOT EXISTS job_runs_active ON job_runs (job_id) WHERE result = 'running';
 CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job_id, id);
 CREATE INDEX IF NOT EXISTS job_runs_started_at ON job_runs (started_at);
+-- Run logs are listed newest start first (then id), per job or all together.
+CREATE INDEX IF NOT EXISTS job_runs_job_started ON job_runs (job_id, started_at);
 
 -- The audit trail: who did what, never passwords or tokens.
 CREATE TABLE IF NOT EXISTS activities (
@@ -113,4 +124,4 @@ CREATE INDEX IF NOT EXISTS activities_created_at ON activities (created_at);
 CREATE INDEX IF NOT EXISTS activities_action ON activities (action, created_at);
 CREATE INDEX IF NOT EXISTS activities_resource ON activities (resource, resource_id);
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

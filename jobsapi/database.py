@@ -8,13 +8,15 @@ from playhouse.pool import PooledSqliteDatabase
 from . import pointread
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Upgrade steps: UPGRADES[n] holds the statements that turn a version n-1 database into
 # version n, run before schema.sql is applied again (its statements are idempotent, so
 # purely additive steps, such as new tables and indexes, need no statements here).
 UPGRADES = {
     2: [],  # version 2 added the scheduler tables and the activity log
+    # version 3: lockout per username and address, revoked access tokens, run-log order
+    3: ["ALTER TABLE login_failures ADD COLUMN address TEXT"],
 }
 
 PRAGMAS = {

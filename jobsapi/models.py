@@ -180,9 +180,18 @@ class RefreshToken(BaseModel):
 class LoginFailure(BaseModel):
     username = pw.TextField()
     failed_at = pw.DateTimeField()
+    address = pw.TextField(null=True)
 
     class Meta:
         table_name = "login_failures"
+
+
+class RevokedToken(BaseModel):
+    jti = pw.TextField(primary_key=True)
+    expires_at = pw.DateTimeField(index=True)
+
+    class Meta:
+        table_name = "revoked_tokens"
 
 
 class Job(BaseModel):
@@ -222,4 +231,4 @@ class Activity(BaseModel):
         table_name = "activities"
 
 
-MODELS = [User, RefreshToken, LoginFailure, Job, Activity]
+MODELS = [User, RefreshToken, LoginFailure, RevokedToken, Job, Activity]

@@ -1,5 +1,6 @@
 """schema.sql is the only DDL: the models mirror it, and old databases upgrade."""
 
+import pathlib
 import sqlite3
 
 import peewee as pw
@@ -63,3 +64,25 @@ def test_pragmas_are_in_force(app):
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") == 10000
         assert pragma("synchronous") == 1  # NORMAL
+
+
+def test_version_2_database_upgrades_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "v2.db"
+    connection = sqlite3.connect(path)
+    connection.executescript((pathlib.Path(__file__).parent / "data" / "schema-v2.sql").read_text())
+    connection.execute("INSERT INTO login_failures (username, failed_at) VALUES ('x', '2026-01-01')")
+    connection.commit()
+    connection.close()
+    db = pw.SqliteDatabase(str(path))
+    with db.connection_context():
+        database.apply_schema(db)
+        assert db.execute_sql("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION
+        assert db.execute_sql("SELECT username, address FROM login_failures").fetchall() == [
+            ("x", None)]
+    upgraded = sqlite3.connect(path)
+    fresh = sqlite3.connect(tmp_path / "fresh.db")
+    fresh.executescript(database.SCHEMA_PATH.read_text())
+    for table in tables(fresh):
+        assert columns(upgraded, table) == columns(fresh, table), table
+    indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    assert upgraded.execute(indexes).fetchall() == fresh.execute(indexes).fetchall()
