@@ -62,6 +62,13 @@ def has_permission(user, permission):
     return user.role == "admin" or permission in (user.permissions or [])
 
 
+def effective_permissions(user):
+    """What the user may do: every permission for an admin, else those granted."""
+    if user.role == "admin":
+        return list(PERMISSIONS)
+    return list(user.permissions or [])
+
+
 def is_admin(user):
     return user.role == "admin"
 

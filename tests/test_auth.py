@@ -9,7 +9,7 @@ import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token
 
-from conftest import Api, assert_error
+from conftest import ADMIN_PASSWORD, Api, assert_error
 from jobsapi import accounts
 from jobsapi.database import db
 from jobsapi.errors import RateLimited, Unauthorized
@@ -51,6 +51,7 @@ def test_login_returns_a_token_pair_and_the_user(anonymous, make_user):
         "username": alice.user["username"],
         "role": "client",
         "permissions": ["activities.read"],
+        "grantedPermissions": ["activities.read"],
     }
     text = response.text
     assert "password" not in text.lower() and alice.password not in text
@@ -153,8 +154,19 @@ def test_me_returns_the_current_user(make_user):
     assert body["id"] == alice.user["id"]
     assert body["username"] == alice.user["username"]
     assert body["role"] == "client" and body["permissions"] == ["settings.update"]
+    assert body["grantedPermissions"] == ["settings.update"]
     assert body["disabled"] is False
     assert "password" not in response.text.lower()
+
+
+def test_an_admin_reports_every_permission_and_its_granted_ones_apart(anonymous, admin):
+    from jobsapi.auth import PERMISSIONS
+
+    body = login(anonymous, "admin", ADMIN_PASSWORD).json()
+    assert sorted(body["user"]["permissions"]) == sorted(PERMISSIONS)
+    assert body["user"]["grantedPermissions"] == []
+    me = admin.get("/api/auth/me").json()
+    assert sorted(me["permissions"]) == sorted(PERMISSIONS) and me["grantedPermissions"] == []
 
 
 def test_me_without_a_token_is_401(anonymous):

@@ -10,7 +10,9 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
 
-USER_KEYS = {"id", "username", "role", "permissions", "disabled", "createdAt"}
+USER_KEYS = {"id", "username", "role", "permissions", "grantedPermissions", "disabled",
+             "createdAt"}
+EVERY_PERMISSION = ["activities.read", "settings.update", "users.manage"]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -38,6 +40,7 @@ def test_admin_creates_a_user(admin):
     assert body["username"] == sent["username"]
     assert body["role"] == "client"
     assert sorted(body["permissions"]) == ["activities.read", "settings.update"]
+    assert sorted(body["grantedPermissions"]) == ["activities.read", "settings.update"]
     assert body["disabled"] is False
     assert TIMESTAMP.match(body["createdAt"]), body["createdAt"]
     created = datetime.strptime(body["createdAt"], "%Y-%m-%dT%H:%M:%S.%fZ")
@@ -56,6 +59,7 @@ def test_role_and_permissions_default_to_a_plain_client(admin):
     response = admin.post("/api/users", json={"username": new_name(), "password": "long-enough"})
     assert response.status_code == 201, response.text
     assert response.json()["role"] == "client" and response.json()["permissions"] == []
+    assert response.json()["grantedPermissions"] == []
 
 
 def test_list_and_get_by_id_return_the_stored_user(admin):
@@ -75,9 +79,21 @@ def test_patch_role_and_permissions(admin):
         f"/api/users/{created['id']}", json={"role": "admin", "permissions": ["users.manage"]}
     )
     assert response.status_code == 200, response.text
-    expected = {**created, "role": "admin", "permissions": ["users.manage"]}
-    assert response.json() == expected
-    assert admin.get(f"/api/users/{created['id']}").json() == expected
+    expected = {**created, "role": "admin", "permissions": EVERY_PERMISSION,
+                "grantedPermissions": ["users.manage"]}
+    assert {**response.json(), "permissions": sorted(response.json()["permissions"])} == expected
+    fetched = admin.get(f"/api/users/{created['id']}").json()
+    assert {**fetched, "permissions": sorted(fetched["permissions"])} == expected
+
+
+def test_an_admin_is_listed_with_every_permission(admin):
+    created = create(admin, role="admin", permissions=["activities.read"])[0].json()
+    assert sorted(created["permissions"]) == EVERY_PERMISSION
+    assert created["grantedPermissions"] == ["activities.read"]
+    listed = {user["username"]: user for user in admin.get("/api/users").json()}
+    assert sorted(listed["admin"]["permissions"]) == EVERY_PERMISSION
+    assert listed["admin"]["grantedPermissions"] == []
+    assert listed[created["username"]] == created
 
 
 def test_patch_disabled_blocks_login_and_reenabling_restores_it(admin, anonymous):

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from ..auth import PERMISSIONS, ROLES
+from ..auth import PERMISSIONS, ROLES, effective_permissions
 from .common import StrictBoolean, StrictSchema, UTCDateTime
 
 USERNAME = validate.Regexp(
@@ -26,7 +26,21 @@ class UserBriefSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     username = ma.fields.String(required=True)
     role = ma.fields.String(required=True, validate=validate.OneOf(ROLES))
-    permissions = ma.fields.List(ma.fields.String(), required=True)
+    permissions = ma.fields.Function(
+        effective_permissions,
+        required=True,
+        metadata={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Effective permissions: every one for an admin, else those granted.",
+        },
+    )
+    grantedPermissions = ma.fields.List(
+        ma.fields.String(),
+        attribute="permissions",
+        required=True,
+        metadata={"description": "Permissions granted to the user beyond its role."},
+    )
 
 
 class UserSchema(UserBriefSchema):
