@@ -7,6 +7,7 @@ from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
 from .resources import activities, health, jobs, scheduled, users
+from .server import serve
 
 BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp, scheduled.blp, activities.blp)
 
