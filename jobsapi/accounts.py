@@ -76,21 +76,22 @@ def ensure_admin(password=None, now=None):
     return generated
 
 
-def authenticate(username, password, now=None):
-    """Return the user for good credentials; count failures and lock out repeated ones."""
+def check_password(username, password, address=None, now=None):
+    """Return the user for good credentials; count failures and lock out repeated ones.
+
+    Failures count per username and client address, so a stranger's guesses lock out
+    the stranger, not the owner logging in from elsewhere; a looser ceiling per username
+    holds against guesses spread over many addresses."""
     now = now or utcnow()
     config = current_app.config
     window = timedelta(minutes=config["JOBSAPI_LOGIN_WINDOW_MINUTES"])
-    limit = config["JOBSAPI_LOGIN_MAX_FAILURES"]
-    recent = list(
-        LoginFailure.select(LoginFailure.failed_at)
-        .where((LoginFailure.username == username) & (LoginFailure.failed_at > now - window))
-        .order_by(LoginFailure.failed_at.desc())
-        .limit(limit)
-    )
-    if len(recent) >= limit:
-        retry_after = math.ceil((recent[-1].failed_at + window - now).total_seconds())
-        raise RateLimited("Too many failed logins; try again later.", max(retry_after, 1))
+    recent = (LoginFailure.username == username) & (LoginFailure.failed_at > now - window)
+    if address is None:
+        from_here = LoginFailure.address.is_null()
+    else:
+        from_here = LoginFailure.address == address
+    _refuse_if_locked(recent & from_here, config["JOBSAPI_LOGIN_MAX_FAILURES"], window, now)
+    _refuse_if_locked(recent, config["JOBSAPI_LOGIN_MAX_FAILURES_PER_USER"], window, now)
     user = User.get_or_none(User.username == username)
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not user or not valid or user.disabled:
@@ -98,10 +99,25 @@ def authenticate(username, password, now=None):
             LoginFailure.delete().where(
                 (LoginFailure.username == username) & (LoginFailure.failed_at <= now - window)
             ).execute()
-            LoginFailure.create(username=username, failed_at=now)
+            LoginFailure.create(username=username, address=address, failed_at=now)
         raise Unauthorized(BAD_CREDENTIALS)
-    LoginFailure.delete().where(LoginFailure.username == username).execute()
+    # The owner's own mistakes are forgiven; failures from elsewhere keep counting.
+    LoginFailure.delete().where((LoginFailure.username == username) & from_here).execute()
     return user
+
+
+def _refuse_if_locked(condition, limit, window, now):
+    """RateLimited, until the oldest of the last `limit` failures leaves the window, when
+    `limit` failures match `condition`."""
+    failures = list(
+        LoginFailure.select(LoginFailure.failed_at)
+        .where(condition)
+        .order_by(LoginFailure.failed_at.desc())
+        .limit(limit)
+    )
+    if len(failures) >= limit:
+        retry_after = math.ceil((failures[-1].failed_at + window - now).total_seconds())
+        raise RateLimited("Too many failed logins; try again later.", max(retry_after, 1))
 
 
 def issue_tokens(user, family=None, now=None):

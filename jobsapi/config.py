@@ -22,7 +22,8 @@ class Config:
     JOBSAPI_OPERATIONS = []  # empty: any operation name is accepted
     JOBSAPI_ACCESS_TOKEN_MINUTES = 15
     JOBSAPI_REFRESH_TOKEN_DAYS = 30
-    JOBSAPI_LOGIN_MAX_FAILURES = 5
+    JOBSAPI_LOGIN_MAX_FAILURES = 5  # per username and client address
+    JOBSAPI_LOGIN_MAX_FAILURES_PER_USER = 50  # per username, from all addresses
     JOBSAPI_LOGIN_WINDOW_MINUTES = 15
     JOBSAPI_USER_CACHE_SECONDS = 1.0  # how long a request may reuse another's user lookup
     JOBSAPI_LOG_LEVEL = "INFO"
@@ -46,6 +47,7 @@ class Config:
         "JOBSAPI_ACCESS_TOKEN_MINUTES": int,
         "JOBSAPI_REFRESH_TOKEN_DAYS": int,
         "JOBSAPI_LOGIN_MAX_FAILURES": int,
+        "JOBSAPI_LOGIN_MAX_FAILURES_PER_USER": int,
         "JOBSAPI_LOGIN_WINDOW_MINUTES": int,
         "JOBSAPI_USER_CACHE_SECONDS": float,
         "JOBSAPI_SCHEDULER": lambda value: value.lower() not in ("0", "false", "no", "off"),

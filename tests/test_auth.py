@@ -95,15 +95,15 @@ def test_lockout_ends_when_the_window_passes(app):
         user = accounts.create_user("carol", "carol-password", now=T0)
         for second in range(5):
             with pytest.raises(Unauthorized):
-                accounts.authenticate("carol", "wrong", now=T0 + timedelta(seconds=second))
+                accounts.check_password("carol", "wrong", now=T0 + timedelta(seconds=second))
         with pytest.raises(RateLimited) as locked:
-            accounts.authenticate("carol", "carol-password", now=T0 + timedelta(minutes=5))
+            accounts.check_password("carol", "carol-password", now=T0 + timedelta(minutes=5))
         assert locked.value.retry_after == 600
         with pytest.raises(RateLimited) as last:
-            accounts.authenticate("carol", "carol-password", now=T0 + timedelta(seconds=899))
+            accounts.check_password("carol", "carol-password", now=T0 + timedelta(seconds=899))
         assert last.value.retry_after == 1
         later = T0 + timedelta(minutes=15)
-        assert accounts.authenticate("carol", "carol-password", now=later).id == user.id
+        assert accounts.check_password("carol", "carol-password", now=later).id == user.id
 
 
 def test_refresh_returns_a_new_pair_and_revokes_the_old_token(anonymous, make_user):

@@ -1,5 +1,6 @@
 """Login, token refresh, logout and the current user (/api/auth)."""
 
+from flask import request
 from flask_jwt_extended import current_user
 
 from .. import accounts, activity
@@ -23,7 +24,9 @@ class Login(View):
     def post(self, credentials):
         """Log in: an access token and a refresh token"""
         try:
-            user = accounts.authenticate(credentials["username"], credentials["password"])
+            user = accounts.check_password(
+                credentials["username"], credentials["password"], address=request.remote_addr
+            )
         except Unauthorized:
             activity.record("auth.login.failed", username=credentials["username"], resource="user")
             raise
