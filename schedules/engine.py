@@ -349,17 +349,21 @@ class Scheduler:
         spec = self.spec(run.job_id)
         context = TaskContext(run.id, run.job_id, run.triggered_by,
                               logging.getLogger(f"schedules.task.{run.job_id}"), self._stopping)
-        started = time.monotonic()
+        log.info("run %s of %s started (%s)", run.id, run.job_id, run.triggered_by)
         try:
             with database.connection_context():
                 details, result = spec.func(context), "success"
         except BaseException as exc:  # even SystemExit: the task failed, the worker goes on
             log.exception("task %s (run %s) failed", run.job_id, run.id)
             details, result = f"{type(exc).__name__}: {exc}", "error"
-        duration = int((time.monotonic() - started) * 1000)
+        # The duration is what the stored times say: a run claimed ahead starts at its
+        # slot, and a clock stepped back must not end a run before it began.
+        completed = max(self.clock(), run.started_at)
+        duration = duration_ms(run.started_at, completed)
         details = None if details is None else str(details)[:DETAILS_MAX]
-        self._finished.put((result, details, _stamp(self.clock()), duration, run.id))
+        self._finished.put((result, details, _stamp(completed), duration, run.id))
         self._record_finished()
+        log.info("run %s of %s ended: %s in %d ms", run.id, run.job_id, result, duration)
         return result
 
     def _record_finished(self):
@@ -404,17 +408,12 @@ class Scheduler:
         stale_before = now - self.lease
         if not any(beat < stale_before for _, beat in running):
             return 0
-        stale = (JobRun.result == "running") & (JobRun.heartbeat_at < stale_before)
-        return JobRun.update(
-            result="interrupted", completed_at=now,
-            details="Interrupted: its process stopped (no heartbeat).",
-        ).where(stale).execute()
+        return _interrupt(JobRun.heartbeat_at < stale_before, now,
+                          "Interrupted: its process stopped (no heartbeat).")
 
     def interrupt_own(self, reason, now=None):
         now = now or self.clock()
-        return JobRun.update(result="interrupted", completed_at=now, details=reason).where(
-            (JobRun.owner == self.owner) & (JobRun.result == "running")
-        ).execute()
+        return _interrupt(JobRun.owner == self.owner, now, reason)
 
     # -- the loop --------------------------------------------------------------
 
@@ -577,6 +576,32 @@ def _checkpoint_later():
         yield
     finally:
         database.execute_sql(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
+def _interrupt(condition, now, reason):
+    """Close the running runs matching `condition` as interrupted, each with its duration;
+    return how many were closed."""
+    running = (JobRun.result == "running") & condition
+    closed = 0
+    with database.atomic("IMMEDIATE"):
+        runs = list(JobRun.select(JobRun.id, JobRun.started_at).where(running).tuples())
+        for run_id, started in runs:
+            completed = max(now, started)
+            closed += JobRun.update(
+                result="interrupted", completed_at=completed, details=reason,
+                duration_ms=duration_ms(started, completed),
+            ).where(running & (JobRun.id == run_id)).execute()
+    return closed
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def duration_ms(started, completed):
+    """Milliseconds from `started` to `completed` as the API shows both: each time cut to
+    the millisecond, so a run's duration always equals completedAt - startedAt."""
+    return max((completed - _EPOCH) // _MILLISECOND - (started - _EPOCH) // _MILLISECOND, 0)
 
 
 def _chunks(items, size):

@@ -24,6 +24,7 @@ BUILTIN = {"cleanup-expired-tokens": ("Cleanup Expired Tokens", "0 0 * * *"),
            "purge-deleted-jobs": ("Purge Deleted Jobs", "30 0 * * *")}
 ROUTES = [("GET", ""), ("PATCH", ""), ("POST", "/start"), ("POST", "/stop"),
           ("POST", "/trigger"), ("GET", "/logs")]
+MILLISECOND = dt.timedelta(milliseconds=1)
 LOG_PATHS = ["/api/jobs/logs/all", "/api/jobs/purge-deleted-jobs/logs"]
 
 
@@ -219,12 +220,20 @@ def test_trigger_runs_the_task_and_logs_it(live, boss):
         "cleanup-expired-tokens", "success", f"user:{boss.user['id']}")
     assert run["details"] == "Deleted 2 expired or revoked refresh tokens"
     assert TIMESTAMP.match(run["startedAt"]) and TIMESTAMP.match(run["completedAt"])
-    assert isinstance(run["duration"], int) and run["duration"] >= 0
+    assert run["duration"] == (parse(run["completedAt"]) - parse(run["startedAt"])) // MILLISECOND
     after = job(boss, "cleanup-expired-tokens")
     assert (after["lastRun"], after["lastResult"], after["lastDuration"], after["running"]) == (
         run["startedAt"], "success", run["duration"], False)
     assert after["nextRun"] == before["nextRun"]
     ok(boss.post("/api/auth/refresh", json={"refreshToken": boss.tokens["refreshToken"]}))
+
+
+def test_a_runs_start_and_end_are_in_the_server_log(live, boss):
+    run_id = ok(boss.post("/api/jobs/metadata-sync/trigger"))["runId"]
+    run = wait_for_run(boss, "metadata-sync", run_id)
+    text = live.log_text()
+    assert f"run {run_id} of metadata-sync started (user:{boss.user['id']})" in text
+    assert f"run {run_id} of metadata-sync ended: success in {run['duration']} ms" in text
 
 
 def test_trigger_while_a_run_is_active_is_a_conflict(live, boss):

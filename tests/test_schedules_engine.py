@@ -345,3 +345,56 @@ def test_a_six_field_schedule_fires_every_second(make):
     assert scheduler.tick(T0) == ([], T0 + SECOND)
     claimed, soonest = scheduler.tick(T0 + SECOND)
     assert (slots(claimed), soonest) == ([("report", T0 + SECOND)], T0 + 2 * SECOND)
+
+
+def test_a_runs_duration_is_its_completed_minus_started_time_as_shown(make, clock):
+    """The API shows times cut to the millisecond (...415Z, ...424Z): the duration is their
+    difference, even when the task takes no measurable time of its own."""
+    def report(context):
+        clock.now = T0 + dt.timedelta(microseconds=424_200)
+        return "done"
+
+    scheduler = make(func=report)
+    run = scheduler.trigger("report", "user:1", now=T0 + dt.timedelta(microseconds=415_900))
+    assert wait_for(lambda: JobRun.get_by_id(run.id).result != "running", timeout=10)
+    stored = JobRun.get_by_id(run.id)
+    assert stored.completed_at == T0 + dt.timedelta(microseconds=424_200)
+    assert stored.duration_ms == 424 - 415
+
+
+def test_a_run_claimed_ahead_counts_its_duration_from_its_slot(make, clock):
+    def report(context):
+        clock.now = T0 + HOUR + dt.timedelta(milliseconds=3)
+        return "done"
+
+    scheduler = make(func=report)
+    clock.now = T0 + HOUR - CLAIM_AHEAD
+    [run], _ = scheduler.tick(T0 + HOUR)
+    assert scheduler.execute(run) == "success"
+    stored = JobRun.get_by_id(run.id)
+    assert (stored.started_at, stored.completed_at, stored.duration_ms) == (
+        T0 + HOUR, T0 + HOUR + dt.timedelta(milliseconds=3), 3)
+
+
+def test_a_clock_stepped_back_during_a_run_ends_it_at_its_start(make, clock):
+    def report(context):
+        clock.now = T0 + HOUR - MINUTE
+        return "done"
+
+    scheduler = make(func=report)
+    [run], _ = scheduler.tick(T0 + HOUR)
+    scheduler.execute(run)
+    stored = JobRun.get_by_id(run.id)
+    assert (stored.started_at, stored.completed_at, stored.duration_ms) == (T0 + HOUR,) * 2 + (0,)
+
+
+def test_interrupted_and_skipped_runs_have_durations_matching_their_times(make):
+    scheduler = make(lease=30)
+    [run], _ = scheduler.tick(T0 + HOUR)
+    scheduler.tick(T0 + 2 * HOUR)  # skipped: still running
+    scheduler.reap(T0 + 2 * HOUR + 500 * dt.timedelta(milliseconds=1))
+    for stored in JobRun.select():
+        shown = [value.replace(microsecond=value.microsecond // 1000 * 1000)
+                 for value in (stored.started_at, stored.completed_at)]
+        assert stored.duration_ms == (shown[1] - shown[0]) // dt.timedelta(milliseconds=1)
+    assert JobRun.get_by_id(run.id).duration_ms == 3_600_500
