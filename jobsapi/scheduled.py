@@ -12,6 +12,9 @@ from .schemas.scheduled import JOB_ID_RE
 
 EXECUTED = ("running", "success", "error", "interrupted")
 FINISHED = ("success", "error", "interrupted")
+# A run's start time is taken before its row is written, so ids need not follow start
+# times (two triggers racing); the id breaks ties, which keeps pages stable.
+NEWEST_FIRST = (JobRun.started_at.desc(), JobRun.id.desc())
 
 
 def checked_id(job_id):
@@ -39,7 +42,7 @@ def engine_errors():
 def describe(row, now=None):
     """The job object of the seed, plus `scheduled` and `timezone`."""
     spec = scheduler.spec(row.id)
-    runs = JobRun.select().where(JobRun.job == row.id).order_by(JobRun.id.desc())
+    runs = JobRun.select().where(JobRun.job == row.id).order_by(*NEWEST_FIRST)
     last_run = runs.where(JobRun.result.in_(EXECUTED)).first()
     last_done = runs.where(JobRun.result.in_(FINISHED)).first()
     return {
@@ -75,5 +78,5 @@ def run_logs(limit, offset, job_id=None, result=None):
         query = query.where(JobRun.job == job_id)
     if result is not None:
         query = query.where(JobRun.result == result)
-    logs = list(query.order_by(JobRun.id.desc()).limit(limit).offset(offset)) if limit else []
+    logs = list(query.order_by(*NEWEST_FIRST).limit(limit).offset(offset)) if limit else []
     return {"logs": logs, "total": query.count(), "limit": limit, "offset": offset}

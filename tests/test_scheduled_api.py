@@ -306,8 +306,8 @@ def test_all_logs_page_and_filter(boss, injected):
     assert first["total"] >= 210
     wide = page(boss, "/api/jobs/logs/all", limit=500)
     assert (wide["limit"], len(wide["logs"]), wide["logs"][:100]) == (200, 200, first["logs"])
-    ids = [log["id"] for log in wide["logs"]]
-    assert ids == sorted(ids, reverse=True)
+    order = [(log["startedAt"], log["id"]) for log in wide["logs"]]
+    assert order == sorted(order, reverse=True)
     assert page(boss, "/api/jobs/logs/all", limit=10, offset=5)["logs"] == first["logs"][5:15]
     errors = page(boss, "/api/jobs/logs/all", result="error", limit=200)
     assert errors["total"] >= 90 and {log["result"] for log in errors["logs"]} == {"error"}
@@ -342,3 +342,34 @@ def test_example_workflow(boss, restore):
     assert logs["limit"] == 20 and logs["offset"] == 0
     assert len(logs["logs"]) == min(20, logs["total"])
     assert all(entry["jobId"] == "metadata-sync" for entry in logs["logs"])
+
+
+def test_logs_are_newest_started_first_when_ids_disagree(tmp_path):
+    """Rows whose ids and start times disagree (a run's start is taken before its row is
+    written): logs list the latest start first, ties by id, and pages follow that order."""
+    server = LiveServer(tmp_path, JOBSAPI_SCHEDULER="0").start()
+    try:
+        base = utcnow().replace(microsecond=0) - dt.timedelta(hours=1)
+        starts = {"b": 2, "d": 1, "a": 3, "e": 1, "m": 2}  # details: seconds after base
+        rows = [("prune-job-logs" if details == "m" else "purge-deleted-jobs",
+                 stamp(base + dt.timedelta(seconds=seconds)),
+                 stamp(base + dt.timedelta(seconds=seconds, milliseconds=7)),
+                 "error" if details == "a" else "success", details)
+                for details, seconds in starts.items()]
+        execute(server, "INSERT INTO job_runs (job_id, started_at, completed_at, duration_ms,"
+                        " result, triggered_by, details) VALUES (?, ?, ?, 7, ?, 'scheduler', ?)",
+                rows)
+        api = Api(server, "admin", ADMIN_PASSWORD)
+        path = "/api/jobs/purge-deleted-jobs/logs"
+        logs = page(api, path)["logs"]
+        assert [log["details"] for log in logs] == ["a", "b", "e", "d"]
+        assert [page(api, path, limit=1, offset=n)["logs"][0] for n in range(4)] == logs
+        every = page(api, "/api/jobs/logs/all")["logs"]
+        assert [log["details"] for log in every] == ["a", "m", "b", "e", "d"]
+        assert [page(api, "/api/jobs/logs/all", limit=2, offset=n)["logs"]
+                for n in (0, 2, 4)] == [every[0:2], every[2:4], every[4:]]
+        described = job(api, "purge-deleted-jobs")
+        assert (described["lastRun"], described["lastResult"], described["lastDuration"]) == (
+            logs[0]["startedAt"], "error", 7)
+    finally:
+        server.stop()
