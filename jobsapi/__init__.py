@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from . import auth, cli, database, rest, scheduling
+from . import auth, cli, database, errorhandlers, rest, scheduling
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
@@ -23,6 +23,7 @@ def create_app(config=None):
     auth.init_app(app)
     scheduling.init_app(app)
     api = rest.init_app(app)
+    errorhandlers.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     cli.init_app(app)

@@ -1,6 +1,7 @@
 """One error shape for every error, and the service's own exceptions."""
 
 import http
+import typing
 
 
 def error_body(code, message=None, errors=None):
@@ -33,6 +34,60 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     code = 409
+
+
+class DomainError(Exception):
+    """A rule of the work jobs was broken; errorhandlers maps it to the error shape."""
+
+
+class JobNotFound(DomainError):
+    """No job by that id that the user may see."""
+
+    def __init__(self, job_id):
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class IllegalChange(DomainError):
+    """The change cannot be applied to the job as it is: `problems` by field name, each a
+    Move (a status the state table forbids) or a Frozen field (its work is done)."""
+
+    def __init__(self, job_id, problems):
+        super().__init__(job_id, problems)
+        self.job_id = job_id
+        self.problems = problems
+
+
+class BatchRejected(DomainError):
+    """Items of an all-or-nothing batch failed, so none was applied: `problems` by 1-based
+    index, each Invalid, Missing, Duplicate or a {field: Move or Frozen} dict; `items`
+    names the model's list of items (jobs or job_ids)."""
+
+    def __init__(self, problems, items="jobs"):
+        super().__init__(problems)
+        self.problems = problems
+        self.items = items
+
+
+class Move(typing.NamedTuple):
+    current: str
+    target: str
+
+
+class Frozen(typing.NamedTuple):
+    status: str
+
+
+class Invalid(typing.NamedTuple):
+    messages: object  # the schema's messages for the item
+
+
+class Missing(typing.NamedTuple):
+    job_id: str
+
+
+class Duplicate(typing.NamedTuple):
+    job_id: str
 
 
 class ItemErrors:

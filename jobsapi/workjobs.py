@@ -1,100 +1,28 @@
-"""Work jobs' business rules: the state table and the one batch engine behind every write."""
+"""Work jobs' business rules: who sees which jobs, and the one batch engine behind every
+write (validate every item, then apply all of them in one transaction or none)."""
 
+import contextlib
 import json
 
 import peewee as pw
 
-from . import rendering
-from .database import db
-from .errors import Conflict, InvalidInput, ItemErrors, NotFound, batch_message
+from . import dialect
+from .errors import (BatchRejected, Duplicate, Frozen, IllegalChange, Invalid, ItemErrors,
+                     JobNotFound, Missing, Move)
 from .ids import new_job_id
 from .models import Job
+from .states import CONTENT_EDITABLE_IN, CONTENT_FIELDS, STATUSES, can_move
 from .timeutil import utcnow
 
-STATUSES = (
-    "PENDING",
-    "PROCESSING",
-    "PROCESSED",
-    "CONSUMED",
-    "ERROR_PROCESSING",
-    "ERROR_CONSUMING",
-    "CANCELED",
-)
-
-# The state table: status -> statuses anyone who may change the job can move it to.
-TRANSITIONS = {
-    "PENDING": {"PROCESSING", "CANCELED"},
-    "PROCESSING": {"PROCESSED", "ERROR_PROCESSING", "PENDING"},
-    "PROCESSED": {"CONSUMED", "ERROR_CONSUMING", "CANCELED"},
-    "ERROR_PROCESSING": {"PENDING"},
-    "ERROR_CONSUMING": {"PROCESSED"},
-    "CONSUMED": set(),
-    "CANCELED": set(),
-}
-# Moves only admins may make, on top of the table.
-ADMIN_TRANSITIONS = {"CANCELED": {"PENDING"}}
-ADMIN_TARGETS_FROM_ANY = {"ERROR_PROCESSING", "ERROR_CONSUMING"}
-
-# Fields describing the work itself: they change only before the work is done.
-CONTENT_FIELDS = ("operation", "prompts", "model", "temperature", "request_data")
-CONTENT_EDITABLE_IN = {"PENDING", "ERROR_PROCESSING"}
-JSON_COLUMNS = ("prompts", "request_data", "client_reference", "response_data",
-                "processing_metrics", "error_data")
-CAMEL = {
-    "request_data": "requestData",
-    "client_reference": "clientReference",
-    "response_data": "responseData",
-    "processing_metrics": "processingMetrics",
-    "error_data": "errorData",
-}
-UPDATABLE_COLUMNS = {"status", "operation", "prompts", "model", "temperature", "priority",
-                     "request_data", "client_reference", "response_data",
-                     "processing_metrics", "error_data"}
-INSERT_COLUMNS = ("id", "client_id", "status", "operation", "prompts", "model", "temperature",
-                  "priority", "request_data", "client_reference", "response_data",
-                  "processing_metrics", "error_data", "created_at", "updated_at")
+CHUNK = 500  # rows per statement: within SQLite's and PostgreSQL's parameter limits
 
 
-def can_move(current, target, admin):
-    """Whether a job in `current` may move to `target` (the same status is no move)."""
-    if current == target:
-        return True
-    if target in TRANSITIONS[current]:
-        return True
-    return admin and (target in ADMIN_TRANSITIONS.get(current, ()) or target in ADMIN_TARGETS_FROM_ANY)
+def _chunks(items, size=CHUNK):
+    return (items[start:start + size] for start in range(0, len(items), size))
 
 
-def _json(value):
-    if value is None:
-        return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def create_jobs(owner, items, now=None):
-    """Insert validated job bodies for `owner` in one transaction; return them in order."""
-    invalid = {i: item.messages for i, item in enumerate(items, 1) if isinstance(item, ItemErrors)}
-    if invalid:
-        _raise(invalid, dict.fromkeys(invalid, "invalid"), "jobs", single=False)
-    now = now or utcnow()
-    jobs = [
-        Job(id=new_job_id(), client=owner.id, status="PENDING", response_data=None,
-            processing_metrics=None, error_data=None, created_at=now, updated_at=now, **item)
-        for item in items
-    ]
-    stamp = now.isoformat(" ")
-    rows = [
-        tuple(
-            stamp if column in ("created_at", "updated_at")
-            else _json(getattr(job, column)) if column in JSON_COLUMNS
-            else getattr(job, column)
-            for column in INSERT_COLUMNS
-        )
-        for job in jobs
-    ]
-    sql = f"INSERT INTO jobs ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
-    with db.atomic("IMMEDIATE"):
-        db.cursor().executemany(sql, rows)
-    return jobs
+def _writing():
+    return dialect.write_transaction(Job._meta.database)
 
 
 def visible_jobs(user):
@@ -105,109 +33,90 @@ def visible_jobs(user):
     return query
 
 
-FETCH_CHUNK = 10000
+def get_job(user, job_id):
+    """A job the user sees; JobNotFound if there is none."""
+    job = visible_jobs(user).where(Job.id == job_id).get_or_none()
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
 
 
-def _visible(user, where, params):
-    """`where` narrowed to the jobs visible_jobs() finds, in plain SQL."""
-    where += " AND deleted_at IS NULL"
-    if user.role != "admin":
-        return where + " AND client_id = ?", params + [user.id]
-    return where, params
-
-
-def get_job(user, job_id, schema):
-    """The body of a job the user sees, in the shape of `schema` (its response schema)
-    and rendered by the database; 404 if there is no such job."""
-    where, params = _visible(user, "id = ?", [job_id])
-    body = Job.find_one_value(rendering.json_object(schema, Job), where, *params)
-    if body is None:
-        raise NotFound(f"Job not found: {job_id}")
-    return rendering.Rendered(body)
-
-
-def _problems(job, change, admin):
-    """What is wrong with applying `change` to `job`: {field: [message]} or None."""
-    problems = {}
-    target = change.get("status", job.status)
-    if not can_move(job.status, target, admin):
-        problems["status"] = [f"Cannot change status from {job.status} to {target}."]
-    if job.status not in CONTENT_EDITABLE_IN:
-        for field in CONTENT_FIELDS:
-            if field in change and change[field] != getattr(job, field):
-                problems[CAMEL.get(field, field)] = [
-                    f"Cannot change {CAMEL.get(field, field)} while the job is {job.status}."
-                ]
-    return problems or None
-
-
-def _check_all(job_ids, jobs_by_id, check=None):
-    """Per 1-based item: invalid fields, repeated, not found or failing `check`.
-
-    `job_ids` holds each item's id, or the item's ItemErrors when it failed validation.
-    Returns (errors, kinds) keyed by index.
-    """
-    errors, kinds, seen = {}, {}, set()
-    for index, job_id in enumerate(job_ids, start=1):
-        if isinstance(job_id, ItemErrors):
-            errors[index], kinds[index] = job_id.messages, "invalid"
-            continue
-        job = jobs_by_id.get(job_id)
-        if job_id in seen:
-            errors[index], kinds[index] = [f"Duplicate jobId in batch: {job_id}"], "invalid"
-        elif job is None:
-            errors[index], kinds[index] = [f"Job not found: {job_id}"], "missing"
-        elif check and (problems := check(job, index)):
-            errors[index], kinds[index] = problems, "conflict"
-        seen.add(job_id)
-    return errors, kinds
-
-
-def _raise(errors, kinds, field, single):
-    """Single routes: 404 or 409 for the item; batches: 400 naming the first failing item."""
-    first = min(errors)
-    if single:
-        message = errors[first][0] if isinstance(errors[first], list) else None
-        if kinds[first] == "missing":
-            raise NotFound(message)
-        raise Conflict(message or _first_field_message(errors[first]), errors=errors[first])
-    numbered = {str(index): errors[index] for index in sorted(errors)}
-    raise InvalidInput(batch_message(first, errors[first]), errors={field: numbered})
-
-
-def _first_field_message(problems):
-    return next(iter(problems.values()))[0]
+def create_jobs(owner, items, now=None):
+    """Insert validated job bodies for `owner` in one transaction; return them in order.
+    An item that failed validation is an ItemErrors: then nothing is inserted."""
+    invalid = {index: Invalid(item.messages)
+               for index, item in enumerate(items, 1) if isinstance(item, ItemErrors)}
+    if invalid:
+        raise BatchRejected(invalid)
+    now = now or utcnow()
+    rows = [dict(item, id=new_job_id(), client=owner.id, status="PENDING", created_at=now,
+                 updated_at=now) for item in items]
+    with _writing():
+        for chunk in _chunks(rows):
+            Job.insert_many(chunk).execute()
+    return [Job(**row) for row in rows]
 
 
 def _fetch(user, job_ids):
-    """The visible jobs among `job_ids`, by id: the rule of visible_jobs() in plain SQL,
-    since building these reads (up to a batch's 1,000 jobs) with the query builder cost
-    more than running them."""
+    """The visible jobs among `job_ids` (ItemErrors among them are skipped), by id."""
     wanted = list({job_id for job_id in job_ids if isinstance(job_id, str)})
     found = {}
-    for start in range(0, len(wanted), FETCH_CHUNK):  # within SQLite's parameter limit
-        chunk = wanted[start:start + FETCH_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        where, params = _visible(user, f"id IN ({marks})", chunk)
-        found.update((job.id, job) for job in Job.find(where, *params))
+    for chunk in _chunks(wanted):
+        found.update((job.id, job) for job in visible_jobs(user).where(Job.id.in_(chunk)))
     return found
 
 
-def update_jobs(user, changes, single=False, now=None):
+def _check_all(job_ids, jobs, check=None):
+    """Each item's problem by 1-based index: invalid, repeated, not found, or what
+    `check(job, index)` finds wrong."""
+    problems, seen = {}, set()
+    for index, job_id in enumerate(job_ids, start=1):
+        if isinstance(job_id, ItemErrors):
+            problems[index] = Invalid(job_id.messages)
+            continue
+        if job_id in seen:
+            problems[index] = Duplicate(job_id)
+        elif job_id not in jobs:
+            problems[index] = Missing(job_id)
+        elif check and (found := check(jobs[job_id], index)):
+            problems[index] = found
+        seen.add(job_id)
+    return problems
+
+
+def _problems(job, change, admin):
+    """What is wrong with applying `change` to `job`: {field: Move or Frozen}, or None."""
+    problems = {}
+    target = change.get("status", job.status)
+    if not can_move(job.status, target, admin):
+        problems["status"] = Move(job.status, target)
+    if job.status not in CONTENT_EDITABLE_IN:
+        for field in CONTENT_FIELDS:
+            if field in change and change[field] != getattr(job, field):
+                problems[field] = Frozen(job.status)
+    return problems or None
+
+
+def update_jobs(user, changes, now=None):
     """Apply every change (each with job_id) or none; return the updated jobs in order."""
     now = now or utcnow()
     admin = user.role == "admin"
     job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
-    with db.atomic("IMMEDIATE"):
+    with _writing():
         jobs = _fetch(user, job_ids)
-        errors, kinds = _check_all(
-            job_ids, jobs, lambda job, index: _problems(job, changes[index - 1], admin)
-        )
-        if errors:
-            _raise(errors, kinds, "jobs", single)
+        problems = _check_all(
+            job_ids, jobs, lambda job, index: _problems(job, changes[index - 1], admin))
+        if problems:
+            raise BatchRejected(problems)
         updated = [_apply(jobs[change["job_id"]], change, now) for change in changes]
         _write_changes(changes, now)
     return updated
+
+
+def update_job(user, job_id, change, now=None):
+    """Apply one change to one job: JobNotFound or IllegalChange when it cannot be."""
+    with _single(job_id):
+        return update_jobs(user, [{**change, "job_id": job_id}], now)[0]
 
 
 def _apply(job, change, now):
@@ -220,42 +129,45 @@ def _apply(job, change, now):
 
 
 def _write_changes(changes, now):
-    """UPDATE the changed columns: one executemany per distinct set of columns."""
-    stamp = now.isoformat(" ")
+    """One UPDATE per distinct change (a batch moving many jobs alike is one statement)."""
     groups = {}
     for change in changes:
-        columns = tuple(sorted(name for name in change if name != "job_id"))
-        if not set(columns) <= UPDATABLE_COLUMNS:  # names go into SQL: only known ones
-            raise ValueError(f"not updatable: {sorted(set(columns) - UPDATABLE_COLUMNS)}")
-        values = tuple(_json(change[c]) if c in JSON_COLUMNS else change[c] for c in columns)
-        groups.setdefault(columns, []).append(values + (stamp, change["job_id"]))
-    cursor = db.cursor()
-    for columns, rows in groups.items():
-        assignments = ", ".join(f"{column} = ?" for column in columns + ("updated_at",))
-        cursor.executemany(f"UPDATE jobs SET {assignments} WHERE id = ?", rows)
+        values = {name: value for name, value in change.items() if name != "job_id"}
+        key = json.dumps(values, sort_keys=True)
+        groups.setdefault(key, (values, []))[1].append(change["job_id"])
+    for values, job_ids in groups.values():
+        for chunk in _chunks(job_ids):
+            Job.update(**values, updated_at=now).where(Job.id.in_(chunk)).execute()
 
 
-def delete_jobs(user, job_ids, single=False, now=None):
+def delete_jobs(user, job_ids, now=None):
     """Soft-delete every job or none."""
     now = now or utcnow()
-    with db.atomic("IMMEDIATE"):
-        jobs = _fetch(user, job_ids)
-        errors, kinds = _check_all(job_ids, jobs)
-        if errors:
-            _raise(errors, kinds, "jobIds", single)
-        Job.update(deleted_at=now, updated_at=now).where(
-            Job.id.in_(job_ids) & Job.deleted_at.is_null()
-        ).execute()
+    with _writing():
+        problems = _check_all(job_ids, _fetch(user, job_ids))
+        if problems:
+            raise BatchRejected(problems, items="job_ids")
+        for chunk in _chunks(job_ids):
+            Job.update(deleted_at=now, updated_at=now).where(
+                Job.id.in_(chunk) & Job.deleted_at.is_null()).execute()
 
 
-def _reference_value(key):
-    """clientReference's top-level `key` as text (JSON true/false as 'true'/'false')."""
-    path = f'$."{key}"'
-    return pw.Case(
-        pw.fn.json_type(Job.client_reference, path),
-        (("true", "true"), ("false", "false")),
-        pw.Cast(pw.fn.json_extract(Job.client_reference, path), "TEXT"),
-    )
+def delete_job(user, job_id, now=None):
+    """Soft-delete one job; JobNotFound if the user sees no such job."""
+    with _single(job_id):
+        delete_jobs(user, [job_id], now)
+
+
+@contextlib.contextmanager
+def _single(job_id):
+    """A one-item batch's rejection raised as the error about that one job."""
+    try:
+        yield
+    except BatchRejected as error:
+        problem = error.problems[1]
+        if isinstance(problem, dict):
+            raise IllegalChange(job_id, problem) from None
+        raise JobNotFound(job_id) from None
 
 
 def filtered_jobs(user, filters):
@@ -268,8 +180,9 @@ def filtered_jobs(user, filters):
     for name in ("operation", "model", "priority"):
         if filters.get(name) is not None:
             query = query.where(getattr(Job, name) == filters[name])
+    json_text = dialect.of(Job._meta.database).json_text
     for key, value in (filters.get("client_reference") or {}).items():
-        query = query.where(_reference_value(key) == value)
+        query = query.where(json_text(Job.client_reference, key) == value)
     return query
 
 
@@ -278,7 +191,7 @@ def list_jobs(user, filters, limit, after=None):
     query = filtered_jobs(user, filters)
     if after:
         query = query.where(Job.id < after)
-    page = list(Job.select_rows(query.order_by(Job.id.desc()).limit(limit + 1)))
+    page = list(query.order_by(Job.id.desc()).limit(limit + 1))
     return page[:limit], len(page) > limit
 
 
@@ -286,7 +199,8 @@ def summarize(user, filters):
     """Count of visible jobs per status, and the total."""
     query = filtered_jobs(user, filters)
     counts = dict.fromkeys(STATUSES, 0)
-    for status, count in query.select(Job.status, pw.fn.COUNT(Job.id)).group_by(Job.status).tuples():
+    rows = query.select(Job.status, pw.fn.COUNT(Job.id)).group_by(Job.status).tuples()
+    for status, count in rows:
         counts[status] = count
     counts["total"] = sum(counts.values())
     return counts

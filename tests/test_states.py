@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import assert_error
-from jobsapi.workjobs import can_move
+from jobsapi.states import can_move
 
 ORDER = ("PENDING", "PROCESSING", "PROCESSED", "CONSUMED", "ERROR_PROCESSING",
          "ERROR_CONSUMING", "CANCELED")

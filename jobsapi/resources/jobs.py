@@ -114,7 +114,7 @@ class JobById(View):
     @blp.errors(400, 404)
     def get(self, job_id):
         """Get a job"""
-        return workjobs.get_job(authenticated_user(), _checked_id(job_id), JobSchema)
+        return workjobs.get_job(authenticated_user(), _checked_id(job_id))
 
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
@@ -122,12 +122,11 @@ class JobById(View):
     @blp.errors(404, 409)
     def patch(self, changes, job_id):
         """Update a job: status (by the state table), fields, results"""
-        change = {**changes, "job_id": _checked_id(job_id)}
-        return workjobs.update_jobs(authenticated_user(), [change], single=True)[0]
+        return workjobs.update_job(authenticated_user(), _checked_id(job_id), changes)
 
     @blp.login_required()
     @blp.response(204)
     @blp.errors(400, 404)
     def delete(self, job_id):
         """Delete a job (soft delete)"""
-        workjobs.delete_jobs(authenticated_user(), [_checked_id(job_id)], single=True)
+        workjobs.delete_job(authenticated_user(), _checked_id(job_id))
