@@ -31,6 +31,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run --out $(BENCH_OUT) $(BENCH_ARGS)
 
 # Pinned installs: requirements.lock pins every Python package, package-lock.json the Bruno CLI.
+# The test extra brings Playwright's Python package only: the browser tests drive Debian's
+# chromium (apt-get install chromium), and nothing here downloads a browser.
 $(PY_STAMP): setup.cfg pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'

@@ -27,6 +27,7 @@ from .auth import login_required
 from .errors import ServiceError, error_body, first_message
 from .ids import JOB_ID_PATTERN
 from .rendering import Rendered
+from .resources import docs
 from .schemas.common import AllowedBy, BatchItems
 
 log = logging.getLogger(__name__)
@@ -356,9 +357,8 @@ def init_app(app):
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
-    app.config.setdefault(
-        "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
-    )
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", docs.ASSETS_URL)
+    app.register_blueprint(docs.blp)
     api = Api(
         app,
         spec_kwargs={

@@ -12,7 +12,7 @@ from jobsapi.ids import JOB_ID_PATTERN
 from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 
 JOB = {"operation": "o", "prompts": ["p"], "model": "m", "requestData": {}}
-UNDOCUMENTED = ("static", "api-docs.")
+UNDOCUMENTED = ("static", "api-docs.", "docs.")  # the docs, their files and redirects
 
 
 def test_unknown_route_is_404_json(anonymous):
