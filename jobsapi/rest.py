@@ -127,6 +127,13 @@ def _short_keys(errors):
     return short
 
 
+def no_content():
+    """A 204: no body, so no Content-Type either (Flask would label it text/html)."""
+    response = Response(status=204)
+    response.headers.remove("Content-Type")
+    return response
+
+
 class Blueprint(flask_smorest.Blueprint):
     """A blueprint whose arguments answer bad input with 400."""
 
@@ -145,7 +152,8 @@ class Blueprint(flask_smorest.Blueprint):
         async) and keeps every result in g for ETags (none here), about 6 microseconds
         of a GET by id. The view returns a body, (body, status), (body, headers), all
         three or a Response, as with flask-smorest; a body may also be Rendered, JSON
-        text the database rendered in the schema's shape (rendering.json_object)."""
+        text the database rendered in the schema's shape (rendering.json_object). A 204
+        leaves with neither body nor Content-Type."""
         document = super().response(status_code, schema, **kwargs)
         schema = resolve_schema_instance(schema)
 
@@ -154,11 +162,13 @@ class Blueprint(flask_smorest.Blueprint):
             def respond(*args, **kwargs):
                 result, status, headers = unpack_tuple_response(func(*args, **kwargs))
                 if not isinstance(result, Response):
-                    if isinstance(result, Rendered):  # JSON text in the schema's shape already
+                    status = status_code if status is None else status
+                    if status == 204:
+                        result = no_content()
+                    elif isinstance(result, Rendered):  # JSON text in the schema's shape already
                         result = Response(f"{result}\n", mimetype="application/json")
                     else:
                         result = jsonify(result if schema is None else schema.dump(result))
-                    status = status_code if status is None else status
                 set_status_and_headers_in_response(result, status, headers)
                 return result
 
