@@ -77,9 +77,14 @@ class JSONProvider(DefaultJSONProvider):
 
 
 class Parser(FlaskParser):
-    """Request parser: JSON bodies only, strict JSON, 400 with one error shape."""
+    """Request parser: JSON bodies only, strict JSON, 400 with one error shape, and an
+    unknown query parameter an error like an unknown body field (a misspelt filter
+    would otherwise quietly match everything)."""
 
     DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE, "querystring": ma.RAISE,
+    }
 
     def _raw_load_json(self, req):
         body = req.get_data(cache=True)

@@ -39,3 +39,46 @@ def test_root_and_docs_slash_redirect_to_the_docs(anonymous, path):
 def test_docs_redirects_are_not_in_the_openapi_document(anonymous):
     paths = anonymous.get("/openapi.json").json()["paths"]
     assert "/" not in paths and "/docs/" not in paths
+
+
+def user_with_everything(make_user):
+    return make_user(permissions=["settings.update", "activities.read"])
+
+
+QUERY_ROUTES = ["/jobs", "/jobs/summary", "/api/jobs/logs/all", "/api/activities"]
+
+
+@pytest.mark.parametrize("path", QUERY_ROUTES)
+def test_an_unknown_query_parameter_is_400_naming_it(make_user, path):
+    user = user_with_everything(make_user)
+    body = assert_error(user.get(path, params={"colour": "red"}), 400, "colour")
+    assert body["message"].startswith("Invalid query parameters")
+    assert body["errors"] == {"colour": ["Unknown field."]}
+
+
+@pytest.mark.parametrize("path", QUERY_ROUTES)
+def test_known_query_parameters_still_answer(make_user, path):
+    user = user_with_everything(make_user)
+    params = {"limit": 5} if path != "/jobs/summary" else {"status": "PENDING"}
+    assert user.get(path, params=params).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/summary"])
+def test_client_reference_filters_are_not_unknown_parameters(make_user, path):
+    alice = make_user()
+    job = {"operation": "summarize", "prompts": ["Hello"], "model": "gpt-test",
+           "requestData": {}, "clientReference": {"order": "A-1"}}
+    assert alice.post("/jobs", json=job).status_code == 201
+    response = alice.get(path, params={"clientReference.order": "A-1"})
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert (len(found) if path == "/jobs" else found["total"]) == 1
+    assert_error(alice.get(path, params={"clientReference.order": "A-1", "clientRef": "x"}),
+                 400, "clientRef")
+
+
+def test_the_openapi_document_says_the_query_routes_take_no_other_parameters(anonymous):
+    paths = anonymous.get("/openapi.json").json()["paths"]
+    for path in ["/jobs", "/jobs/summary", "/api/jobs/logs/all", "/api/activities"]:
+        operation = paths[path]["get"]
+        assert "400" in operation["responses"], path
