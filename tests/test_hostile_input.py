@@ -238,10 +238,11 @@ QUERIES = {
               "limit": ["abc", "0", "501", HUGE], "after": ["xyz", "A" * 24, ""]},
     "/jobs/summary": {"status": ["BOGUS"], "operation": [""], "model": ["x" * 201],
                       "priority": ["1001", HUGE], "clientId": ["x", HUGE]},
-    "/api/jobs/logs/all": {"limit": ["-1", "abc", HUGE], "offset": ["-1", "x", HUGE],
+    # A limit above the page size is clamped, however large (test_http_conventions).
+    "/api/jobs/logs/all": {"limit": ["-1", "abc", "1.5"], "offset": ["-1", "x", HUGE],
                            "result": ["bogus", ""], "jobId": ["Bad_ID", ""]},
-    "/api/jobs/{job_id}/logs": {"limit": ["-1", "abc", HUGE], "offset": ["-1", "x", HUGE]},
-    "/api/activities": {"limit": ["-1", HUGE], "offset": ["x", HUGE], "action": ["", "x" * 101],
+    "/api/jobs/{job_id}/logs": {"limit": ["-1", "abc", "1.5"], "offset": ["-1", "x", HUGE]},
+    "/api/activities": {"limit": ["-1", "1.5"], "offset": ["x", HUGE], "action": ["", "x" * 101],
                         "userId": ["0", "abc", HUGE], "resource": [""], "resourceId": ["", "x" * 201],
                         "since": ["yesterday", "2024-13-45"], "until": ["nope", "2024-01-01T25:00"]},
 }

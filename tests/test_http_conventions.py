@@ -82,3 +82,26 @@ def test_the_openapi_document_says_the_query_routes_take_no_other_parameters(ano
     for path in ["/jobs", "/jobs/summary", "/api/jobs/logs/all", "/api/activities"]:
         operation = paths[path]["get"]
         assert "400" in operation["responses"], path
+
+
+PAGED = {"/api/jobs/metadata-sync/logs": 100, "/api/jobs/logs/all": 200, "/api/activities": 100}
+
+
+@pytest.mark.parametrize("path", PAGED)
+def test_a_negative_limit_or_offset_names_the_documented_range(make_user, path):
+    user = user_with_everything(make_user)
+    message = f"Must be 0 or more; values above {PAGED[path]} are clamped."
+    body = assert_error(user.get(path, params={"limit": -1}), 400, message)
+    assert body["errors"] == {"limit": [message]}
+    body = assert_error(user.get(path, params={"offset": -1}), 400, "Must be 0 or more.")
+    assert body["errors"] == {"offset": ["Must be 0 or more."]}
+
+
+@pytest.mark.parametrize("path", PAGED)
+def test_any_large_limit_is_clamped_and_a_huge_offset_is_400(make_user, path):
+    user = user_with_everything(make_user)
+    response = user.get(path, params={"limit": 2**70})
+    assert response.status_code == 200, response.text
+    assert response.json()["limit"] == PAGED[path]
+    body = assert_error(user.get(path, params={"offset": 2**63}), 400)
+    assert body["errors"] == {"offset": [f"Must be at most {2**63 - 1}."]}

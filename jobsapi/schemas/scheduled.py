@@ -83,13 +83,24 @@ class RunLogPageSchema(ma.Schema):
 
 
 def _page_args(default, maximum):
+    """limit and offset, whose messages say the documented range: any limit from 0 up is
+    taken (above `maximum`, as `maximum`), an offset from 0 to what the database holds."""
+
     class PageArgs(ma.Schema):
         limit = ma.fields.Integer(
             load_default=default,
-            validate=validate.Range(min=0, max=MAX_INT),
+            validate=validate.Range(
+                min=0, error=f"Must be 0 or more; values above {maximum} are clamped."
+            ),
             metadata={"description": f"Default {default}; values above {maximum} are clamped."},
         )
-        offset = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
+        offset = ma.fields.Integer(
+            load_default=0,
+            validate=[
+                validate.Range(min=0, error="Must be 0 or more."),
+                validate.Range(max=MAX_INT, error="Must be at most {max}."),
+            ],
+        )
 
     PageArgs.MAX_LIMIT = maximum
     return PageArgs
