@@ -3,17 +3,17 @@
 import hashlib
 import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import peewee as pw
 from flask import current_app
 from flask_jwt_extended import create_access_token
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .auth import recent_users
+from .auth import recent_users, revocations
 from .database import db
 from .errors import Conflict, RateLimited, Unauthorized
-from .models import LoginFailure, RefreshToken, User
+from .models import LoginFailure, RefreshToken, RevokedToken, User
 from .timeutil import utcnow
 
 BAD_CREDENTIALS = "Invalid username or password."
@@ -163,6 +163,19 @@ def logout(token, now=None):
         if stored is not None:
             _revoke(RefreshToken.family == stored.family, now)
     return stored.user if stored else None
+
+
+def revoke_access_token(claims):
+    """Refuse a verified access token from now until it expires (kept by its jti)."""
+    expires = datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
+    RevokedToken.insert(jti=claims["jti"], expires_at=expires).on_conflict_ignore().execute()
+    revocations.revoked(claims["jti"])
+
+
+def purge_revoked_tokens(now=None):
+    """Delete revoked access tokens that have expired anyway; return how many."""
+    now = now or utcnow()
+    return RevokedToken.delete().where(RevokedToken.expires_at <= now).execute()
 
 
 def _revoke(condition, now):

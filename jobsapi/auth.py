@@ -11,11 +11,11 @@ from datetime import timedelta
 
 from flask import current_app, g, jsonify, request
 from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
-from flask_jwt_extended.exceptions import UserLookupError
+from flask_jwt_extended.exceptions import RevokedTokenError, UserLookupError
 from flask_smorest import abort
 
 from .errors import error_body
-from .models import User
+from .models import RevokedToken, User
 
 
 jwt = JWTManager()
@@ -35,6 +35,7 @@ def init_app(app):
     )
     jwt.init_app(app)
     recent_users.ttl = app.config["JOBSAPI_USER_CACHE_SECONDS"]
+    revocations.ttl = app.config["JOBSAPI_USER_CACHE_SECONDS"]
 
 
 def load_secret_key(database_path):
@@ -139,6 +140,33 @@ class RecentUsers:
 recent_users = RecentUsers()
 
 
+class Revocations:
+    """Whether an access token (by its jti) was revoked at logout. A "no" is reused for
+    `ttl` seconds, as RecentUsers reuses a user: a revocation made here is seen at once,
+    one made by another process on the database within `ttl`. A "yes" is for good."""
+
+    def __init__(self, ttl=1.0):
+        self.ttl = ttl
+        self._cache = ExpiringCache(time.monotonic)
+
+    def is_revoked(self, jti):
+        key = (RevokedToken._meta.database.database, jti)
+        revoked = self._cache.get(key)
+        if revoked is None:
+            revoked = RevokedToken.find_one_value("1", "jti = ?", jti) is not None
+            if revoked or self.ttl > 0:
+                self._cache.put(key, revoked, time.monotonic() + (3600 if revoked else self.ttl))
+        return revoked
+
+    def revoked(self, jti):
+        """Note a revocation just stored by this process."""
+        key = (RevokedToken._meta.database.database, jti)
+        self._cache.put(key, True, time.monotonic() + 3600)
+
+
+revocations = Revocations()
+
+
 def authenticate():
     """Verify the request's access token and load its user, as flask-jwt-extended's
     verify_jwt_in_request does (its errors answer 401), remembering a verified token."""
@@ -154,6 +182,8 @@ def authenticate():
             verified_tokens.put(key, verified, verified[1]["exp"])
         return
     header, claims = entry
+    if token_revoked(header, claims):
+        raise RevokedTokenError(header, claims)
     user = load_user(header, claims)
     if user is None:
         raise UserLookupError(f"user_lookup returned None for {claims.get('sub')}", header, claims)
@@ -212,6 +242,13 @@ def load_user(_header, payload):
         if user is not None:
             recent_users.put(key, user)
     return user
+
+
+@jwt.token_in_blocklist_loader
+def token_revoked(_header, payload):
+    """Whether the access token was revoked (by logout) before it expired."""
+    jti = payload.get("jti")
+    return jti is not None and revocations.is_revoked(jti)
 
 
 @jwt.user_lookup_error_loader

@@ -1,7 +1,9 @@
 """Login, token refresh, logout and the current user (/api/auth)."""
 
 from flask import request
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, decode_token
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
 
 from .. import accounts, activity
 from ..errors import Unauthorized
@@ -44,12 +46,31 @@ class Refresh(View):
         return accounts.refresh_tokens(body["refreshToken"])
 
 
+def _bearer_claims():
+    """The claims of the request's access token, if it carries one that verifies."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        claims = decode_token(token.strip())
+    except (PyJWTError, JWTExtendedException):
+        return None
+    return claims if claims.get("type") == "access" and "jti" in claims else None
+
+
 @blp.route("/logout")
 class Logout(View):
     @blp.arguments(RefreshTokenSchema)
     @blp.response(204)
+    @blp.doc(security=[{}, {"bearerAuth": []}])
     def post(self, body):
-        """Log out: revoke the refresh token and its chain"""
+        """Log out: revoke the refresh token's chain, and the access token sent with it
+
+        With `Authorization: Bearer <access token>`, that token is refused from now on
+        as well (401 "The access token has been revoked.")."""
+        claims = _bearer_claims()
+        if claims is not None:
+            accounts.revoke_access_token(claims)
         user = accounts.logout(body["refreshToken"])
         if user is not None:
             activity.record("auth.logout", user=user, resource="user", resource_id=user.id)
