@@ -35,6 +35,8 @@ class Config:
     JOBSAPI_SCHEDULER_LEASE = 30  # seconds without heartbeat before a run is interrupted
     JOBSAPI_PURGE_AFTER_DAYS = 30
     JOBSAPI_LOG_RETENTION_DAYS = 30
+    JOBSAPI_BACKUP_DIR = None  # unset: a backups/ directory beside the database file
+    JOBSAPI_BACKUP_KEEP = 7  # newest backups kept
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -57,6 +59,8 @@ class Config:
         "JOBSAPI_SCHEDULER_LEASE": float,
         "JOBSAPI_PURGE_AFTER_DAYS": int,
         "JOBSAPI_LOG_RETENTION_DAYS": int,
+        "JOBSAPI_BACKUP_DIR": str,
+        "JOBSAPI_BACKUP_KEEP": int,
     }
 
 

@@ -2,6 +2,8 @@
 
 from schedules import Registry, Scheduler
 
+from . import backups
+
 registry = Registry()
 scheduler = Scheduler(registry)
 
@@ -23,6 +25,9 @@ def init_app(app):
     tasks.SETTINGS.update(
         purge_after_days=config["JOBSAPI_PURGE_AFTER_DAYS"],
         log_retention_days=config["JOBSAPI_LOG_RETENTION_DAYS"],
+        database_file=db.database,
+        backup_dir=config["JOBSAPI_BACKUP_DIR"] or backups.default_directory(db.database),
+        backup_keep=config["JOBSAPI_BACKUP_KEEP"],
     )
     with db.connection_context():
         scheduler.sync()

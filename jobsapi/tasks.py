@@ -1,18 +1,22 @@
 """Built-in maintenance tasks, registered with the service's scheduler."""
 
+import os
 from datetime import timedelta
 
 import peewee as pw
 
+from schedules.doorbell import remove_stale_sockets
 from schedules.models import JobRun
 
+from . import backups
 from .database import db
 from .models import Job, RefreshToken
 from .scheduling import registry
 from .timeutil import utcnow
 
 # Set from the app's configuration by scheduling.init_app (tasks run outside requests).
-SETTINGS = {"purge_after_days": 30, "log_retention_days": 30}
+SETTINGS = {"purge_after_days": 30, "log_retention_days": 30, "database_file": None,
+            "backup_dir": None, "backup_keep": 7}
 KEEP_RUNS_PER_JOB = 100
 
 
@@ -80,3 +84,35 @@ def metadata_sync(context):
     db.execute_sql("ANALYZE")
     tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
     return f"Query-planner statistics refreshed for {tables} tables"
+
+
+@registry.task(
+    "backup-database",
+    name="Backup Database",
+    description="Writes a consistent copy of the database to JOBSAPI_BACKUP_DIR, keeping the "
+                "newest JOBSAPI_BACKUP_KEEP",
+    schedule="15 1 * * *",
+)
+def backup_database(context):
+    directory = SETTINGS["backup_dir"]
+    path = backups.back_up(SETTINGS["database_file"], directory)
+    removed = backups.prune(directory, SETTINGS["backup_keep"])
+    return (f"Backed up the database to {path} ({os.path.getsize(path)} bytes); "
+            f"removed {len(removed)} older backups")
+
+
+@registry.task(
+    "cleanup-orphaned-files",
+    name="Cleanup Orphaned Files",
+    description="Removes backups beyond the retention, partial backups of interrupted runs "
+                "and wake-up sockets of dead processes",
+    schedule="0 2 * * 0",
+)
+def cleanup_orphaned_files(context):
+    directory = SETTINGS["backup_dir"]
+    removed = (backups.prune(directory, SETTINGS["backup_keep"])
+               + backups.remove_partials(directory)
+               + remove_stale_sockets(SETTINGS["database_file"]))
+    if not removed:
+        return "Removed 0 orphaned files"
+    return f"Removed {len(removed)} orphaned files: {backups.listed(removed)}"

@@ -9,7 +9,9 @@ directory owned by someone else) the bell is local only and the scheduler polls.
 import hashlib
 import logging
 import os
+import re
 import socket
+import stat
 import tempfile
 import threading
 import uuid
@@ -123,14 +125,59 @@ def bell_for(database_file):
     """A Doorbell shared by every scheduler on `database_file`, or a LocalBell."""
     if not database_file or database_file == ":memory:" or not hasattr(socket, "AF_UNIX"):
         return LocalBell()
-    name = hashlib.sha256(os.path.realpath(database_file).encode()).hexdigest()[:16]
-    directory = os.path.join(tempfile.gettempdir(), f"schedules-{name}")
+    directory = _directory_for(database_file)
     try:
         _own_directory(directory)
     except OSError as exc:
         log.warning("scheduler wake-ups are local only (polling for other processes): %s", exc)
         return LocalBell()
     return Doorbell(directory)
+
+
+def remove_stale_sockets(database_file):
+    """Remove the sockets left in `database_file`'s directory by processes that died
+    without leaving it (killed); return the names removed. Only this module's own sockets
+    (`<pid>-<hex>.sock`) in a directory of this user are considered."""
+    if not database_file or database_file == ":memory:":
+        return []
+    directory = _directory_for(database_file)
+    try:
+        if os.stat(directory).st_uid != os.getuid():
+            return []
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _SOCKET_NAME.match(name)
+        path = os.path.join(directory, name)
+        try:
+            if not match or not stat.S_ISSOCK(os.lstat(path).st_mode):
+                continue
+        except OSError:
+            continue
+        if not _alive(int(match.group(1))):
+            _unlink(path)
+            removed.append(name)
+    return removed
+
+
+_SOCKET_NAME = re.compile(r"^([1-9][0-9]*)-[0-9a-f]{8}\.sock$")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, say: alive, its socket is not ours to take
+        return True
+    return True
+
+
+def _directory_for(database_file):
+    name = hashlib.sha256(os.path.realpath(database_file).encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"schedules-{name}")
 
 
 def _own_directory(directory):

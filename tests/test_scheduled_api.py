@@ -18,7 +18,9 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JOB_FIELDS = set("id name description enabled running scheduled schedule timezone lastRun nextRun"
                  " lastResult lastDuration".split())
 LOG_FIELDS = set("id jobId startedAt completedAt duration result triggeredBy details".split())
-BUILTIN = {"cleanup-expired-tokens": ("Cleanup Expired Tokens", "0 0 * * *"),
+BUILTIN = {"backup-database": ("Backup Database", "15 1 * * *"),
+           "cleanup-expired-tokens": ("Cleanup Expired Tokens", "0 0 * * *"),
+           "cleanup-orphaned-files": ("Cleanup Orphaned Files", "0 2 * * 0"),
            "metadata-sync": ("Metadata Sync", "0 */6 * * *"),
            "prune-job-logs": ("Prune Job Logs", "45 0 * * *"),
            "purge-deleted-jobs": ("Purge Deleted Jobs", "30 0 * * *")}

@@ -3,11 +3,13 @@ or a job changed by another scheduler on the same file wakes it at once."""
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 from schedules import Registry, Scheduler
-from schedules.doorbell import Doorbell, LocalBell, bell_for
+from schedules.doorbell import Doorbell, LocalBell, bell_for, remove_stale_sockets
 from schedules.models import JobRun
 
 from conftest import wait_for
@@ -105,3 +107,35 @@ def test_a_database_without_a_file_gets_a_local_bell():
     assert isinstance(bell_for(":memory:"), LocalBell)
     assert isinstance(bell_for(None), LocalBell)
     assert not bell_for(":memory:").shared
+
+
+def test_remove_stale_sockets_removes_only_dead_processes_own_sockets(tmp_path):
+    database_file = str(tmp_path / "s.db")
+    bell = bell_for(database_file)
+    bell.listen()  # this process's socket: alive
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    others = {f"{pid}-deadbeef.sock": "socket", f"{pid}-x.sock": "socket",
+              f"{pid}-cafebabe.sock.txt": "file", f"{pid}-0badf00d.sock": "file"}
+    try:
+        for name, kind in {f"{pid}-0123abcd.sock": "socket", **others}.items():
+            path = os.path.join(bell.directory, name)
+            if kind == "socket":
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                    sock.bind(path)
+            else:
+                open(path, "w").close()
+        removed = remove_stale_sockets(database_file)
+        assert removed == [f"{pid}-0123abcd.sock", f"{pid}-deadbeef.sock"]
+        left = set(os.listdir(bell.directory))
+        assert left == {os.path.basename(bell.path)} | set(others) - {f"{pid}-deadbeef.sock"}
+        assert remove_stale_sockets(database_file) == []
+        assert remove_stale_sockets(str(tmp_path / "other.db")) == []
+    finally:
+        for name in others:
+            try:
+                os.unlink(os.path.join(bell.directory, name))
+            except FileNotFoundError:
+                pass
+        bell.close()

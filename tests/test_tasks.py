@@ -1,8 +1,15 @@
 """The built-in maintenance tasks on injected rows, and the scheduler as /health reports it."""
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import re
 import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,6 +22,7 @@ from jobsapi.ids import new_job_id
 from jobsapi.models import Job, RefreshToken, User
 from jobsapi.timeutil import utcnow
 from schedules import TaskContext
+from schedules.doorbell import bell_for
 from schedules.models import JobRun
 
 DAY = dt.timedelta(days=1)
@@ -96,7 +104,8 @@ def test_prune_deletes_old_logs_but_keeps_the_last_100_per_job(admin_user):
     assert details == "Deleted 20 run logs older than 30 days"
     counts = {job: JobRun.select().where(JobRun.job == job).count() for job in (spec.id for spec in tasks.registry)}
     assert counts == {"cleanup-expired-tokens": 100, "metadata-sync": 0,
-                      "purge-deleted-jobs": 130, "prune-job-logs": 5}
+                      "purge-deleted-jobs": 130, "prune-job-logs": 5,
+                      "backup-database": 0, "cleanup-orphaned-files": 0}
 
 
 def test_retention_periods_come_from_the_configuration(tmp_path):
@@ -124,6 +133,87 @@ def test_metadata_sync_refreshes_the_planner_statistics(admin_user):
     assert stats["jobs_live_client"].split()[0] == "3"  # three live rows seen by the planner
     tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
     assert details == f"Query-planner statistics refreshed for {tables} tables" and tables >= 2
+
+
+def test_backup_writes_a_consistent_copy_and_says_where(admin_user, tmp_path):
+    work_job(admin_user, None, utcnow())
+    details = tasks.backup_database(context("backup-database"))
+    [name] = os.listdir(tmp_path / "backups")
+    assert re.fullmatch(r"jobsapi-\d{8}T\d{6}Z\.db", name)
+    path = tmp_path / "backups" / name
+    assert details == (f"Backed up the database to {path} ({path.stat().st_size} bytes); "
+                       "removed 0 older backups")
+    with contextlib.closing(sqlite3.connect(path)) as copy:
+        assert copy.execute("SELECT username FROM users").fetchall() == [("admin",)]
+        assert copy.execute("SELECT count(*) FROM jobs").fetchone() == (1,)
+        assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one file
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def backup_files(directory, *names, age=0.0):
+    """Empty files named `names` in `directory`, last modified `age` seconds ago."""
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(b"")
+        os.utime(directory / name, (time.time() - age,) * 2)
+
+
+def test_backup_keeps_the_newest_configured_number_in_the_configured_directory(tmp_path):
+    directory = tmp_path / "elsewhere"
+    app = create_app({"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"),
+                      "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                      "JOBSAPI_BACKUP_DIR": str(directory), "JOBSAPI_BACKUP_KEEP": 2})
+    backup_files(directory, "jobsapi-20200101T011500Z.db", "jobsapi-20200102T011500Z.db",
+                 "jobsapi-20200103T011500Z.db", "notes.db", "jobsapi-latest.db")
+    with app.app_context(), db.connection_context():
+        details = tasks.backup_database(context("backup-database"))
+    assert details.endswith("; removed 2 older backups")
+    made = [name for name in os.listdir(directory) if name.startswith("jobsapi-2")]
+    assert len(made) == 2 and "jobsapi-20200103T011500Z.db" in made
+    assert {"notes.db", "jobsapi-latest.db"} <= set(os.listdir(directory))
+
+
+def dead_pid():
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_cleanup_orphaned_files_removes_only_its_own_orphans(app, tmp_path):
+    directory = tmp_path / "backups"
+    kept = [f"jobsapi-2026010{day}T011500Z.db" for day in range(3, 10)]
+    beyond = ["jobsapi-20260101T011500Z.db", "jobsapi-20260102T011500Z.db"]
+    backup_files(directory, *beyond, *kept)
+    backup_files(directory, ".jobsapi-20260101T011500Z.db.partial", age=7200)  # interrupted
+    backup_files(directory, ".jobsapi-20260110T011500Z.db.partial")  # being written
+    foreign = ["notes.txt", "jobsapi.db", ".jobsapi-x.db.partial", "old.db.partial"]
+    backup_files(directory, *foreign, age=7200)
+    bell = bell_for(str(tmp_path / "jobs.db"))
+    bell.listen()
+    stale = f"{dead_pid()}-0123abcd.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(os.path.join(bell.directory, stale))
+    try:
+        with app.app_context(), db.connection_context():
+            details = tasks.cleanup_orphaned_files(context("cleanup-orphaned-files"))
+        assert details == ("Removed 4 orphaned files: " + ", ".join(beyond)
+                           + ", .jobsapi-20260101T011500Z.db.partial, " + stale)
+        assert set(os.listdir(directory)) == {*kept, ".jobsapi-20260110T011500Z.db.partial",
+                                              *foreign}
+        assert os.listdir(bell.directory) == [os.path.basename(bell.path)]
+        with app.app_context(), db.connection_context():
+            assert tasks.cleanup_orphaned_files(context("cleanup-orphaned-files")) == (
+                "Removed 0 orphaned files")
+    finally:
+        bell.close()
+
+
+def test_cleanup_orphaned_files_cuts_a_long_list(app, tmp_path):
+    names = [f"jobsapi-202601{day:02}T011500Z.db" for day in range(1, 31)]
+    backup_files(tmp_path / "backups", *names)
+    with app.app_context(), db.connection_context():
+        details = tasks.cleanup_orphaned_files(context("cleanup-orphaned-files"))
+    assert details == ("Removed 23 orphaned files: " + ", ".join(names[:10]) + " and 13 more")
 
 
 def test_health_reports_a_running_scheduler(anonymous, admin):
