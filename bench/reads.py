@@ -1,6 +1,6 @@
 """Reads: GET /jobs/<jobId> with a token over 16 connections, against a minimal Flask
-route on the same waitress settings. The two servers run at once and take turns under
-load, so that both meet the same machine noise."""
+route and a textbook flask-smorest + peewee app on the same waitress settings. The
+servers run at once and take turns under load, so that all meet the same machine noise."""
 
 import random
 import sys
@@ -54,13 +54,17 @@ def run(server, token, job_ids, directory, seconds, connections, warmup, profile
     threads = from_env()["JOBSAPI_THREADS"]
     reference = common.Server([sys.executable, "-m", "bench.minimal_app", "{port}", threads],
                               directory)
-    with reference:
+    textbook = common.Server([sys.executable, "-m", "bench.textbook_app", "{port}", threads,
+                              server.database], directory)
+    with reference, textbook:
         sides = {"service": _Side(server, _requests(job_ids, token)),
-                 "reference": _Side(reference, _requests(job_ids, None))}
+                 "reference": _Side(reference, _requests(job_ids, None)),
+                 "textbook": _Side(textbook, _requests(job_ids, token))}
         for side in sides.values():
             loadgen.load(side.server.port, side.make, connections=connections, duration=warmup)
         for _ in range(ROUNDS):
             with Phase(profiler, "reads"):
                 sides["service"].load(connections, seconds / ROUNDS)
             sides["reference"].load(connections, seconds / ROUNDS)
+            sides["textbook"].load(connections, seconds / ROUNDS)
     return {name: side.figures() for name, side in sides.items()}

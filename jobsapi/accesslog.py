@@ -1,25 +1,17 @@
 """One access-log line per request, in the Apache combined log format."""
 
-import functools
 import logging
 import time
-
-from .logwriter import local_time, record
 
 log = logging.getLogger("jobsapi.access")
 TIME_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # [10/Oct/2000:13:55:36 -0700], in local time
 
 
 class AccessLog:
-    """WSGI middleware: logs method, path, status, size, referrer, agent and duration.
+    """WSGI middleware: logs method, path, status, size, referrer, agent and duration."""
 
-    With `defer` (LogWriter.defer, as the server runs it) a request only collects the
-    line's fields; the log writer makes the line and its record a batch at a time, and
-    writes it past the logger's own handlers. Without it, it logs through the logger."""
-
-    def __init__(self, app, defer=None):
+    def __init__(self, app):
         self.app = app
-        self.defer = defer
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -33,34 +25,20 @@ class AccessLog:
             return self.app(environ, recording_start_response)
         finally:
             if log.isEnabledFor(logging.INFO):
-                get = environ.get
-                fields = (
-                    get("REMOTE_ADDR", "-"), get("REQUEST_METHOD", "-"), get("PATH_INFO", ""),
-                    get("QUERY_STRING", ""), get("SERVER_PROTOCOL", "-"), *response,
-                    get("HTTP_REFERER", "-"), get("HTTP_USER_AGENT", "-"),
-                    time.perf_counter() - started, time.time(),
-                )
-                if self.defer is None:
-                    log.info(line(*fields))
-                else:
-                    self.defer(functools.partial(_record, fields))
+                log.info(line(environ, *response, time.perf_counter() - started, time.time()))
 
 
-def _record(fields):
-    return record(log, logging.INFO, line(*fields), fields[-1])
-
-
-def line(address, method, path, query, protocol, status, headers, referrer, agent, elapsed,
-         ended):
+def line(environ, status, headers, elapsed, ended):
     """The combined-format line of one request, its duration appended."""
-    if query:
-        path = f"{path}?{query}"
-    length = "-"
-    for name, value in headers:
-        if name.lower() == "content-length":
-            length = value
-            break
+    get = environ.get
+    path = get("PATH_INFO", "")
+    if get("QUERY_STRING"):
+        path = f"{path}?{environ['QUERY_STRING']}"
+    length = next((value for name, value in headers if name.lower() == "content-length"), "-")
+    when = time.strftime(TIME_FORMAT, time.localtime(ended))
     return (
-        f'{address} - - [{local_time(TIME_FORMAT, int(ended))}] "{method} {path} {protocol}" '
-        f'{status.split(" ", 1)[0]} {length} "{referrer}" "{agent}" {elapsed * 1000:.1f}ms'
+        f'{get("REMOTE_ADDR", "-")} - - [{when}] '
+        f'"{get("REQUEST_METHOD", "-")} {path} {get("SERVER_PROTOCOL", "-")}" '
+        f'{status.split(" ", 1)[0]} {length} "{get("HTTP_REFERER", "-")}" '
+        f'"{get("HTTP_USER_AGENT", "-")}" {elapsed * 1000:.1f}ms'
     )

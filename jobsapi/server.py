@@ -29,7 +29,6 @@ def serve(app):
     except OSError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
     log_writer = logwriter.configure(config["JOBSAPI_LOG_LEVEL"])
-    access_log.defer = log_writer.defer  # no request is served before run()
     # Under load waitress warns about its task queue on every request; keep errors only.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     scheduler = app.extensions["jobsapi.scheduler"]

@@ -1,14 +1,12 @@
-"""The access log: one combined-format line per request, made by the log writer."""
+"""The access log: one combined-format line per request."""
 
-import io
 import logging
 import re
 import secrets
 
 import requests
 
-from jobsapi.accesslog import AccessLog, log
-from jobsapi.logwriter import LogWriter
+from jobsapi.accesslog import AccessLog
 
 LINE = re.compile(
     r'^INFO jobsapi\.access: 10\.0\.0\.7 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
@@ -34,32 +32,17 @@ def _served(middleware):
     return statuses, b"".join(body)
 
 
-def test_a_request_is_logged_by_the_writer_and_passed_through(monkeypatch):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    writer = LogWriter(handler, delay=10)
-    writer.start()
-    monkeypatch.setattr(log, "level", logging.INFO)
-    try:
-        assert _served(AccessLog(app, defer=writer.defer)) == (["404 NOT FOUND"], b"not found")
-    finally:
-        writer.stop()
-    assert LINE.match(stream.getvalue().rstrip("\n")), stream.getvalue()
-
-
-def test_without_a_writer_it_logs_through_the_logger(caplog):
+def test_a_request_is_logged_and_passed_through(caplog):
     with caplog.at_level(logging.INFO, logger="jobsapi.access"):
         assert _served(AccessLog(app)) == (["404 NOT FOUND"], b"not found")
     assert [LINE.match(f"INFO jobsapi.access: {r.getMessage()}") is not None
             for r in caplog.records] == [True]
 
 
-def test_nothing_is_logged_below_info(monkeypatch):
-    made = []
-    monkeypatch.setattr(log, "level", logging.WARNING)
-    assert _served(AccessLog(app, defer=made.append)) == (["404 NOT FOUND"], b"not found")
-    assert made == []
+def test_nothing_is_logged_below_info(caplog):
+    with caplog.at_level(logging.WARNING, logger="jobsapi.access"):
+        assert _served(AccessLog(app)) == (["404 NOT FOUND"], b"not found")
+    assert caplog.records == []
 
 
 def test_the_server_logs_each_request_in_the_combined_format(server):
