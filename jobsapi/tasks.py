@@ -9,6 +9,7 @@ from schedules.doorbell import remove_stale_sockets
 from schedules.models import JobRun
 
 from . import backups
+from .accounts import purge_revoked_tokens
 from .database import db
 from .models import Job, RefreshToken
 from .scheduling import registry
@@ -23,7 +24,8 @@ KEEP_RUNS_PER_JOB = 100
 @registry.task(
     "cleanup-expired-tokens",
     name="Cleanup Expired Tokens",
-    description="Removes expired and revoked refresh tokens from the database",
+    description="Removes expired and revoked refresh tokens, and revoked access tokens once "
+                "expired, from the database",
     schedule="0 0 * * *",
 )
 def cleanup_expired_tokens(context):
@@ -37,7 +39,9 @@ def cleanup_expired_tokens(context):
         (RefreshToken.expires_at <= now)
         | (RefreshToken.revoked_at.is_null(False) & RefreshToken.family.not_in(live_families))
     ).execute()
-    return f"Deleted {count} expired or revoked refresh tokens"
+    revoked = purge_revoked_tokens(now)
+    return (f"Deleted {count} expired or revoked refresh tokens and {revoked} expired "
+            "revoked access tokens")
 
 
 @registry.task(

@@ -212,6 +212,8 @@ def test_trigger_runs_the_task_and_logs_it(live, boss):
                stamp(now))
     execute(live, "INSERT INTO refresh_tokens (user_id, family, token_hash, created_at, expires_at,"
                   " revoked_at) VALUES (?, ?, ?, ?, ?, ?)", [expired, revoked])
+    execute(live, "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+            [(secrets.token_hex(8), stamp(now - dt.timedelta(minutes=1)))])
     before = job(boss, "cleanup-expired-tokens")
     body = ok(boss.post("/api/jobs/cleanup-expired-tokens/trigger"))
     assert set(body) == {"success", "message", "runId"} and isinstance(body["runId"], int)
@@ -220,7 +222,8 @@ def test_trigger_runs_the_task_and_logs_it(live, boss):
     assert set(run) == LOG_FIELDS
     assert (run["jobId"], run["result"], run["triggeredBy"]) == (
         "cleanup-expired-tokens", "success", f"user:{boss.user['id']}")
-    assert run["details"] == "Deleted 2 expired or revoked refresh tokens"
+    assert run["details"] == ("Deleted 2 expired or revoked refresh tokens and 1 expired revoked"
+                              " access tokens")
     assert TIMESTAMP.match(run["startedAt"]) and TIMESTAMP.match(run["completedAt"])
     assert run["duration"] == (parse(run["completedAt"]) - parse(run["startedAt"])) // MILLISECOND
     after = job(boss, "cleanup-expired-tokens")

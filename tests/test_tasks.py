@@ -19,7 +19,7 @@ from conftest import ADMIN_PASSWORD
 from jobsapi import create_app, tasks
 from jobsapi.database import db
 from jobsapi.ids import new_job_id
-from jobsapi.models import Job, RefreshToken, User
+from jobsapi.models import Job, RefreshToken, RevokedToken, User
 from jobsapi.timeutil import utcnow
 from schedules import TaskContext
 from schedules.doorbell import bell_for
@@ -74,12 +74,18 @@ def test_cleanup_deletes_expired_tokens_and_dead_revoked_chains(admin_user):
     logged_out = token(admin_user, "logged-out", now - 2 * DAY, now + 28 * DAY, revoked=now - DAY)
     dead_a = token(admin_user, "dead", now - 3 * DAY, now + 27 * DAY, revoked=now - 2 * DAY)
     dead_b = token(admin_user, "dead", now - 2 * DAY, now - DAY)
+    # Revoked access tokens are kept until they expire: refused until then anyway.
+    RevokedToken.insert_many([("gone-1", now - DAY), ("gone-2", now - dt.timedelta(seconds=1)),
+                              ("refused", now + dt.timedelta(minutes=10))],
+                             fields=[RevokedToken.jti, RevokedToken.expires_at]).execute()
     details = tasks.cleanup_expired_tokens(context("cleanup-expired-tokens"))
     assert stored_ids(RefreshToken) == {live, rotated, successor}
     assert not stored_ids(RefreshToken) & {expired, expired_in_chain, logged_out, dead_a, dead_b}
-    assert details == "Deleted 5 expired or revoked refresh tokens"
+    assert [row.jti for row in RevokedToken.select()] == ["refused"]
+    assert details == ("Deleted 5 expired or revoked refresh tokens and 2 expired revoked "
+                       "access tokens")
     assert tasks.cleanup_expired_tokens(context("cleanup-expired-tokens")) == (
-        "Deleted 0 expired or revoked refresh tokens")
+        "Deleted 0 expired or revoked refresh tokens and 0 expired revoked access tokens")
 
 
 def test_purge_hard_deletes_only_jobs_deleted_over_30_days_ago(admin_user):
