@@ -1,7 +1,6 @@
 """Entry point: build the app, serve it with waitress, stop cleanly on SIGTERM."""
 
 import jobsapi
-from jobsapi import create_app  # noqa: F401  (`flask --app app` finds the factory here)
 
 
 def main():
@@ -10,3 +9,9 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def create_app():
+    """The app `flask --app app ...` uses: the server's, except that it creates no
+    database (nor secret key, nor admin) where none is; `users create` does, on purpose."""
+    return jobsapi.create_app({"JOBSAPI_CREATE_DATABASE": False})

@@ -13,7 +13,10 @@ BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp, scheduled.blp,
 
 
 def create_app(config=None):
-    """Build the service: configuration, extensions, blueprints, CLI, first admin."""
+    """Build the service: configuration, extensions, blueprints, CLI, first admin.
+
+    A missing database file is created, unless `config` sets JOBSAPI_CREATE_DATABASE to
+    False (then `prepare(app)` creates it when wanted)."""
     app = Flask(__name__)
     app.config.update(from_env())
     app.config.update(config or {})
@@ -21,14 +24,26 @@ def create_app(config=None):
 
     database.init_app(app)
     auth.init_app(app)
-    scheduling.init_app(app)
+    if database.is_present(app):  # else the CLI's app, on no database yet: see prepare
+        scheduling.init_app(app)
     api = rest.init_app(app)
     errorhandlers.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     cli.init_app(app)
-    bootstrap_admin(app)
+    if database.is_present(app):
+        bootstrap_admin(app)
     return app
+
+
+def prepare(app):
+    """Create what a first start creates, for an app built on no database yet (the
+    CLI's, with JOBSAPI_CREATE_DATABASE false): the database file, the secret key, the
+    scheduled tasks' rows, the admin."""
+    database.prepare(app)
+    auth.prepare(app)
+    scheduling.init_app(app)
+    bootstrap_admin(app)
 
 
 def bootstrap_admin(app):

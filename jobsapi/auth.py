@@ -14,6 +14,7 @@ from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
 from flask_jwt_extended.exceptions import RevokedTokenError, UserLookupError
 from flask_smorest import abort
 
+from .database import is_present as database_is_present
 from .errors import error_body
 from .models import RevokedToken, User
 
@@ -25,9 +26,14 @@ ROLES = ("admin", "client")
 
 
 def init_app(app):
-    """Configure token lifetimes and the secret key, then bind flask-jwt-extended."""
-    key = app.config.get("JOBSAPI_SECRET_KEY") or load_secret_key(app.config["JOBSAPI_DATABASE"])
-    app.config["JWT_SECRET_KEY"] = key  # no SECRET_KEY: the service keeps no cookie session
+    """Configure token lifetimes and the secret key, then bind flask-jwt-extended.
+
+    Beside a database not created yet (the CLI's, see database.init_app) no key is made
+    and JWT_SECRET_KEY stays unset until `prepare`."""
+    # no SECRET_KEY: the service keeps no cookie session
+    app.config["JWT_SECRET_KEY"] = app.config.get("JOBSAPI_SECRET_KEY") or load_secret_key(
+        app.config["JOBSAPI_DATABASE"], create=database_is_present(app)
+    )
     app.config.setdefault("JWT_ALGORITHM", "HS256")
     app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
     app.config.setdefault(
@@ -38,10 +44,19 @@ def init_app(app):
     revocations.ttl = app.config["JOBSAPI_USER_CACHE_SECONDS"]
 
 
-def load_secret_key(database_path):
-    """Read the key kept beside the database, creating it (mode 0600) on first use."""
+def prepare(app):
+    """Make sure the app has its secret key, creating the one kept beside the database."""
+    if not app.config.get("JWT_SECRET_KEY"):
+        app.config["JWT_SECRET_KEY"] = load_secret_key(app.config["JOBSAPI_DATABASE"])
+
+
+def load_secret_key(database_path, create=True):
+    """Read the key kept beside the database, creating it (mode 0600) on first use; None
+    when there is none and `create` is false."""
     directory = os.path.dirname(os.path.abspath(database_path)) if database_path != ":memory:" else "."
     path = os.path.join(directory, "secret_key")
+    if not os.path.exists(path) and not create:
+        return None
     if not os.path.exists(path):
         # Write a whole file, then link it into place (fails if one is there): a process
         # starting at the same moment reads the finished key, never an empty file.

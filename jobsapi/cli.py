@@ -1,9 +1,10 @@
 """`flask users ...`: create, list and disable users from the command line."""
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, activity
+from . import accounts, activity, database
 from .auth import PERMISSIONS, ROLES
 from .database import db
 from .errors import Conflict
@@ -14,6 +15,13 @@ users_cli = AppGroup("users", help="Manage users.")
 
 def init_app(app):
     app.cli.add_command(users_cli)
+
+
+def require_database():
+    """Refuse to go on without the database: reading or changing users of an empty
+    database made here would only hide that the server uses another one."""
+    if not database.is_present(current_app):
+        raise click.ClickException(database.missing_message(current_app))
 
 
 @users_cli.command("create")
@@ -27,6 +35,10 @@ def create_user(username, role, permissions, password):
     """Create a user."""
     if len(password) < 8:
         raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    if not database.is_present(current_app):  # a first user may make a new database
+        import jobsapi  # the package imports this module: its prepare exists once loaded
+
+        jobsapi.prepare(current_app)
     with db.connection_context():
         try:
             user = accounts.create_user(username, password, role, permissions)
@@ -41,6 +53,7 @@ def create_user(username, role, permissions, password):
 @users_cli.command("list")
 def list_users():
     """List users."""
+    require_database()
     with db.connection_context():
         for user in User.select().order_by(User.id):
             state = "disabled" if user.disabled else "active"
@@ -52,6 +65,7 @@ def list_users():
 @click.argument("username")
 def disable_user(username):
     """Disable a user (their tokens stop working)."""
+    require_database()
     with db.connection_context():
         user = User.get_or_none(User.username == username)
         if user is None:

@@ -34,21 +34,44 @@ db = PooledSqliteDatabase(None, pragmas=PRAGMAS, max_connections=None, stale_tim
 
 
 def init_app(app):
-    """Bind the database to the app's file, bring its schema up to date, open per request."""
+    """Bind the database to the app's file, bring its schema up to date, open per request.
+
+    With JOBSAPI_CREATE_DATABASE false (the CLI), a missing file is left missing: the
+    commands that write call `prepare` first, the others refuse (see `is_present`)."""
+    app.config.setdefault("JOBSAPI_CREATE_DATABASE", True)
     path = app.config["JOBSAPI_DATABASE"]
-    if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not db.deferred:
         db.close_all()  # pooled connections of an earlier init point at another file
         pointread.forget()  # and so may the point readers
     db.init(path, pragmas=PRAGMAS, timeout=10, check_same_thread=False)
-    with db.connection_context():
-        apply_schema(db)
+    if app.config["JOBSAPI_CREATE_DATABASE"] or is_present(app):
+        prepare(app)
     # A request takes a connection from the pool at its first query (peewee connects on
     # first use) and gives it back in teardown: one that reads only by key (pointread),
     # or is refused before it queries, takes none.
     app.teardown_appcontext(close_connection)
     app.extensions["jobsapi.db"] = db
+
+
+def is_present(app):
+    """Whether the app's database file exists (an in-memory one always does)."""
+    path = app.config["JOBSAPI_DATABASE"]
+    return path == ":memory:" or os.path.exists(path)
+
+
+def prepare(app):
+    """Create the database file (and its directory) if missing; bring its schema up to date."""
+    path = app.config["JOBSAPI_DATABASE"]
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with db.connection_context():
+        apply_schema(db)
+
+
+def missing_message(app):
+    """What to tell someone whose command found no database."""
+    path = os.path.abspath(app.config["JOBSAPI_DATABASE"])
+    return f"no database at {path}: set JOBSAPI_DATABASE as the server has it"
 
 
 def close_connection(exc):
