@@ -7,7 +7,7 @@ from schedules.engine import NotScheduled
 from schedules.models import JobRun, ScheduledJob
 
 from .errors import Conflict, InvalidInput, NotFound
-from .scheduling import scheduler
+from .scheduling import current_scheduler
 from .schemas.scheduled import JOB_ID_RE
 
 EXECUTED = ("running", "success", "error", "interrupted")
@@ -21,7 +21,7 @@ def checked_id(job_id):
     """A well-formed id of a registered task (400 for a bad format, 404 when unknown)."""
     if len(job_id) > 100 or not JOB_ID_RE.match(job_id):
         raise InvalidInput("Invalid job ID format: use lowercase letters, digits and hyphens.")
-    if job_id not in scheduler.registry:
+    if job_id not in current_scheduler().registry:
         raise NotFound(f"Job not found: {job_id}")
     return job_id
 
@@ -41,6 +41,7 @@ def engine_errors():
 
 def describe(row, now=None):
     """The job object of the seed, plus `scheduled` and `timezone`."""
+    scheduler = current_scheduler()
     spec = scheduler.spec(row.id)
     runs = JobRun.select().where(JobRun.job == row.id).order_by(*NEWEST_FIRST)
     last_run = runs.where(JobRun.result.in_(EXECUTED)).first()
@@ -64,7 +65,8 @@ def describe(row, now=None):
 
 def list_jobs():
     rows = {row.id: row for row in ScheduledJob.select()}
-    return [describe(rows[spec.id]) for spec in scheduler.registry if spec.id in rows]
+    registry = current_scheduler().registry
+    return [describe(rows[spec.id]) for spec in registry if spec.id in rows]
 
 
 def get_job(job_id):

@@ -1,34 +1,46 @@
-"""The service's scheduler: one Scheduler and its registry, bound to the app's database."""
+"""The service's scheduler: one registry of tasks, and a Scheduler per app on its database."""
+
+from flask import current_app
 
 from schedules import Registry, Scheduler
 
 from . import backups
 
 registry = Registry()
-scheduler = Scheduler(registry)
 
 
 def init_app(app):
-    """Bind the scheduler to the database and the JOBSAPI_* scheduler settings (no thread)."""
+    """Give the app a Scheduler on its database with the JOBSAPI_* scheduler settings (no
+    thread: jobsapi.serve starts it) in app.extensions["jobsapi.scheduler"]."""
     from . import tasks  # noqa: F401  (registers the built-in tasks once)
     from .database import db
 
     config = app.config
-    scheduler.configure(
+    scheduler = Scheduler(registry).configure(
         db,
         timezone=config["JOBSAPI_TIMEZONE"],
         threads=config["JOBSAPI_SCHEDULER_THREADS"],
         misfire_grace=config["JOBSAPI_MISFIRE_GRACE"],
         shutdown_grace=config["JOBSAPI_SHUTDOWN_GRACE"],
         lease=config["JOBSAPI_SCHEDULER_LEASE"],
-    )
-    tasks.SETTINGS.update(
-        purge_after_days=config["JOBSAPI_PURGE_AFTER_DAYS"],
-        log_retention_days=config["JOBSAPI_LOG_RETENTION_DAYS"],
-        database_file=db.database,
-        backup_dir=config["JOBSAPI_BACKUP_DIR"] or backups.default_directory(db.database),
-        backup_keep=config["JOBSAPI_BACKUP_KEEP"],
+        settings=task_settings(config, db.database),
     )
     with db.connection_context():
         scheduler.sync()
     app.extensions["jobsapi.scheduler"] = scheduler
+
+
+def task_settings(config, database_file):
+    """What the built-in tasks read from their context's settings."""
+    return {
+        "purge_after_days": config["JOBSAPI_PURGE_AFTER_DAYS"],
+        "log_retention_days": config["JOBSAPI_LOG_RETENTION_DAYS"],
+        "database_file": database_file,
+        "backup_dir": config["JOBSAPI_BACKUP_DIR"] or backups.default_directory(database_file),
+        "backup_keep": config["JOBSAPI_BACKUP_KEEP"],
+    }
+
+
+def current_scheduler():
+    """The scheduler of the app handling the request."""
+    return current_app.extensions["jobsapi.scheduler"]

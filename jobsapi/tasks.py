@@ -15,9 +15,6 @@ from .models import Job, RefreshToken
 from .scheduling import registry
 from .timeutil import utcnow
 
-# Set from the app's configuration by scheduling.init_app (tasks run outside requests).
-SETTINGS = {"purge_after_days": 30, "log_retention_days": 30, "database_file": None,
-            "backup_dir": None, "backup_keep": 7}
 KEEP_RUNS_PER_JOB = 100
 
 
@@ -51,7 +48,7 @@ def cleanup_expired_tokens(context):
     schedule="30 0 * * *",
 )
 def purge_deleted_jobs(context):
-    days = SETTINGS["purge_after_days"]
+    days = context.settings["purge_after_days"]
     cutoff = utcnow() - timedelta(days=days)
     count = Job.delete().where(Job.deleted_at.is_null(False) & (Job.deleted_at < cutoff)).execute()
     return f"Purged {count} jobs deleted more than {days} days ago"
@@ -64,7 +61,7 @@ def purge_deleted_jobs(context):
     schedule="45 0 * * *",
 )
 def prune_job_logs(context):
-    days = SETTINGS["log_retention_days"]
+    days = context.settings["log_retention_days"]
     cutoff = utcnow() - timedelta(days=days)
     ranked = JobRun.select(
         JobRun.id,
@@ -98,9 +95,9 @@ def metadata_sync(context):
     schedule="15 1 * * *",
 )
 def backup_database(context):
-    directory = SETTINGS["backup_dir"]
-    path = backups.back_up(SETTINGS["database_file"], directory)
-    removed = backups.prune(directory, SETTINGS["backup_keep"])
+    directory = context.settings["backup_dir"]
+    path = backups.back_up(context.settings["database_file"], directory)
+    removed = backups.prune(directory, context.settings["backup_keep"])
     return (f"Backed up the database to {path} ({os.path.getsize(path)} bytes); "
             f"removed {len(removed)} older backups")
 
@@ -113,10 +110,10 @@ def backup_database(context):
     schedule="0 2 * * 0",
 )
 def cleanup_orphaned_files(context):
-    directory = SETTINGS["backup_dir"]
-    removed = (backups.prune(directory, SETTINGS["backup_keep"])
+    directory = context.settings["backup_dir"]
+    removed = (backups.prune(directory, context.settings["backup_keep"])
                + backups.remove_partials(directory)
-               + remove_stale_sockets(SETTINGS["database_file"]))
+               + remove_stale_sockets(context.settings["database_file"]))
     if not removed:
         return "Removed 0 orphaned files"
     return f"Removed {len(removed)} orphaned files: {backups.listed(removed)}"

@@ -1,16 +1,22 @@
-"""The engine's tables (created by the host's schema.sql), bound through a proxy."""
+"""The engine's tables (DDL in schedules/schema.sql), bound to a database per thread."""
+
+import pathlib
 
 import peewee as pw
+from playhouse.shortcuts import ThreadSafeDatabaseMetadata
 
-database = pw.DatabaseProxy()
-
+SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema.sql"
 RESULTS = ("running", "success", "error", "skipped", "missed", "interrupted")
 
 
 class BaseModel(pw.Model):
+    """Bound with `database.bind(MODELS)`, for the binding thread (peewee's
+    ThreadSafeDatabaseMetadata): schedulers on different databases share a process."""
+
     class Meta:
-        database = database
+        database = None
         legacy_table_names = False
+        model_metadata_class = ThreadSafeDatabaseMetadata
 
 
 class ScheduledJob(BaseModel):
@@ -46,3 +52,17 @@ class JobRun(BaseModel):
 
 
 MODELS = [ScheduledJob, JobRun]
+
+
+def bind(database):
+    """Bind the engine's models to `database` in this thread, unless they are already."""
+    if ScheduledJob._meta.database is not database:
+        database.bind(MODELS, bind_refs=False, bind_backrefs=False)
+
+
+def write_transaction(database):
+    """A transaction for a read-then-write: on SQLite it takes the write lock at once
+    (BEGIN IMMEDIATE), so writers queue for it instead of failing to upgrade."""
+    if isinstance(database, pw.SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()

@@ -23,13 +23,15 @@ class TaskSpec:
 
 @dataclasses.dataclass
 class TaskContext:
-    """What a running task is given: its run, who triggered it, a logger, a stop event."""
+    """What a running task is given: its run, who triggered it, a logger, a stop event,
+    and the settings its host configured the scheduler with."""
 
     run_id: int
     job_id: str
     triggered_by: str
     logger: logging.Logger
     stop_event: threading.Event
+    settings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def stopping(self):

@@ -9,9 +9,10 @@ log = logging.getLogger("schedules")
 
 
 class WorkerPool:
-    def __init__(self, size, handler):
+    def __init__(self, size, handler, initializer=None):
         self._queue = queue.Queue()
         self._handler = handler
+        self._initializer = initializer  # called first in each thread
         self._threads = [
             threading.Thread(target=self._work, name=f"scheduler-worker-{n}", daemon=True)
             for n in range(max(1, size))
@@ -23,6 +24,8 @@ class WorkerPool:
         self._queue.put(item)
 
     def _work(self):
+        if self._initializer is not None:
+            self._initializer()
         while True:
             item = self._queue.get()
             if item is None:

@@ -86,3 +86,12 @@ def test_version_2_database_upgrades_and_keeps_its_rows(tmp_path):
         assert columns(upgraded, table) == columns(fresh, table), table
     indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
     assert upgraded.execute(indexes).fetchall() == fresh.execute(indexes).fetchall()
+
+
+def test_the_service_schema_includes_the_engines_tables_as_they_ship():
+    """schedules/ ships the DDL of its own tables; schema.sql holds it unchanged."""
+    from schedules.models import SCHEMA_PATH as ENGINE_SCHEMA
+
+    engine = ENGINE_SCHEMA.read_text()
+    statements = engine[engine.index("CREATE TABLE"):].strip()
+    assert statements in database.SCHEMA_PATH.read_text()

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from flask import current_app
 
 from conftest import ADMIN_PASSWORD
 from jobsapi import create_app, tasks
@@ -29,7 +30,10 @@ DAY = dt.timedelta(days=1)
 
 
 def context(job_id):
-    return TaskContext(0, job_id, "test", logging.getLogger("tests.tasks"), threading.Event())
+    """A task's context as the app's scheduler gives it (the app's task settings)."""
+    settings = current_app.extensions["jobsapi.scheduler"].settings
+    return TaskContext(0, job_id, "test", logging.getLogger("tests.tasks"), threading.Event(),
+                       settings)
 
 
 @pytest.fixture

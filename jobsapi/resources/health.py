@@ -9,7 +9,7 @@ from schedules.models import JobRun, ScheduledJob
 
 from ..database import db
 from ..rest import Blueprint, View
-from ..scheduling import scheduler
+from ..scheduling import current_scheduler
 from ..timeutil import utcnow
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
@@ -41,6 +41,7 @@ class HealthSchema(ma.Schema):
 
 
 def scheduler_health():
+    scheduler = current_scheduler()
     beat = scheduler.loop_beat
     age = None if beat is None or not scheduler.alive else round(time.monotonic() - beat, 3)
     if age is None:

@@ -4,7 +4,7 @@ from flask_jwt_extended import current_user
 
 from .. import activity, scheduled
 from ..rest import Blueprint, View
-from ..scheduling import scheduler
+from ..scheduling import current_scheduler
 from ..schemas.scheduled import (
     ActionResultSchema,
     AllLogsArgs,
@@ -62,7 +62,7 @@ class ScheduledJobById(View):
     def patch(self, changes, job_id):
         """Enable or disable a job, or change its schedule"""
         with scheduled.engine_errors():
-            row = scheduler.update(scheduled.checked_id(job_id), **changes)
+            row = current_scheduler().update(scheduled.checked_id(job_id), **changes)
         _audit("jobs.update", job_id, changes)
         return scheduled.describe(row)
 
@@ -75,7 +75,7 @@ class StartJob(View):
     def post(self, job_id):
         """Start the job's schedule"""
         with scheduled.engine_errors():
-            scheduler.set_stopped(scheduled.checked_id(job_id), False)
+            current_scheduler().set_stopped(scheduled.checked_id(job_id), False)
         _audit("jobs.start", job_id)
         return {"success": True, "message": "Job started successfully"}
 
@@ -88,7 +88,7 @@ class StopJob(View):
     def post(self, job_id):
         """Stop the job's schedule"""
         with scheduled.engine_errors():
-            scheduler.set_stopped(scheduled.checked_id(job_id), True)
+            current_scheduler().set_stopped(scheduled.checked_id(job_id), True)
         _audit("jobs.stop", job_id)
         return {"success": True, "message": "Job stopped successfully"}
 
@@ -101,7 +101,7 @@ class TriggerJob(View):
     def post(self, job_id):
         """Run the job now (its schedule is unchanged)"""
         with scheduled.engine_errors():
-            run = scheduler.trigger(scheduled.checked_id(job_id), f"user:{current_user.id}")
+            run = current_scheduler().trigger(scheduled.checked_id(job_id), f"user:{current_user.id}")
         _audit("jobs.trigger", job_id, {"runId": run.id})
         return {"success": True, "message": "Job triggered successfully", "runId": run.id}
 
