@@ -86,16 +86,19 @@ def st_command(server, token, seed):
         "--generation-database", "none",
         "--request-timeout", "30",
         "--no-color",
-        "-H", f"Authorization: Bearer {token}",
     ]
 
 
-def run_schemathesis(server, role, token, seed, user_id):
-    """One `st run` with this token; it works in the server's temporary directory, so
-    hypothesis keeps its files there and not in the repository."""
+def run_schemathesis(server, role, token, seed, user_id, logout_token):
+    """One `st run` with this token (tests/fuzz.toml sends it); it works in the server's
+    temporary directory, so hypothesis keeps its files there and not in the repository.
+    Logout revokes the access token it is called with, so the logout route is sent
+    another token of the same user (`logout_token`), never the run's own."""
     command = st_command(server, token, seed)
     env = {
         **os.environ,
+        "FUZZ_TOKEN": token,
+        "FUZZ_LOGOUT_TOKEN": logout_token,
         "SCHEMATHESIS_HOOKS": str(HOOKS),
         "FUZZ_USER_ID": str(user_id),
         "FUZZ_ROLE": role,
@@ -140,10 +143,13 @@ def main():
             admin = login(server, "admin", ADMIN_PASSWORD)
             username, password = create_client(server, admin["accessToken"])
             client = login(server, username, password)
+            logout_tokens = {"admin": login(server, "admin", ADMIN_PASSWORD),
+                             "client": login(server, username, password)}
             # The client runs first: the admin run may change or disable any other user.
             for role, tokens in (("client", client), ("admin", admin)):
                 code = run_schemathesis(
-                    server, role, tokens["accessToken"], seed, tokens["user"]["id"]
+                    server, role, tokens["accessToken"], seed, tokens["user"]["id"],
+                    logout_tokens[role]["accessToken"],
                 )
                 if not account_intact(server, tokens):
                     log(f"{role}: the run's own account was disabled or demoted mid-run")
