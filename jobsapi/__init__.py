@@ -48,7 +48,7 @@ def prepare(app):
 
 def bootstrap_admin(app):
     """On an empty database, create the user `admin`; print its password if generated."""
-    with database.db.connection_context():
+    with app.extensions["jobsapi.db"].connection_context():
         generated = ensure_admin(app.config.get("JOBSAPI_ADMIN_PASSWORD"))
     if generated:
         print(

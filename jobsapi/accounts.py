@@ -10,8 +10,8 @@ from flask import current_app
 from flask_jwt_extended import create_access_token
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .auth import recent_users, revocations
-from .database import db
+from .caches import auth_cache
+from .database import writing
 from .errors import Conflict, RateLimited, Unauthorized
 from .models import LoginFailure, RefreshToken, RevokedToken, User
 from .timeutil import utcnow
@@ -29,7 +29,7 @@ def _hash_token(token):
 def create_user(username, password, role="client", permissions=(), now=None):
     """Create a user; a taken username is a Conflict."""
     try:
-        with db.atomic("IMMEDIATE"):
+        with writing():
             return User.create(
                 username=username,
                 password_hash=generate_password_hash(password),
@@ -51,17 +51,17 @@ def update_user(user, changes):
             setattr(user, field, changes[field])
     if "permissions" in changes:
         user.permissions = sorted(set(changes["permissions"]))
-    with db.atomic("IMMEDIATE"):
+    with writing():
         user.save()
         if user.disabled:
             _revoke(RefreshToken.user == user, utcnow())
-    recent_users.forget(user.id)
+    auth_cache().forget_user(user.id)
     return user
 
 
 def ensure_admin(password=None, now=None):
     """On an empty users table, create `admin`; return the generated password, if any."""
-    with db.atomic("IMMEDIATE"):
+    with writing():
         if User.select().exists():
             return None
         generated = None if password else secrets.token_urlsafe(16)
@@ -95,7 +95,7 @@ def check_password(username, password, address=None, now=None):
     user = User.get_or_none(User.username == username)
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not user or not valid or user.disabled:
-        with db.atomic("IMMEDIATE"):
+        with writing():
             LoginFailure.delete().where(
                 (LoginFailure.username == username) & (LoginFailure.failed_at <= now - window)
             ).execute()
@@ -144,7 +144,7 @@ def issue_tokens(user, family=None, now=None):
 def refresh_tokens(token, now=None):
     """Rotate a refresh token; reuse of a revoked one revokes its whole chain."""
     now = now or utcnow()
-    with db.atomic("IMMEDIATE"):
+    with writing():
         stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
         if stored is not None and stored.revoked_at is not None:
             # A rotated token came back: someone holds a copy. End the chain (committed).
@@ -158,7 +158,7 @@ def refresh_tokens(token, now=None):
 def logout(token, now=None):
     """Revoke the refresh token's chain; an unknown token is not an error."""
     now = now or utcnow()
-    with db.atomic("IMMEDIATE"):
+    with writing():
         stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
         if stored is not None:
             _revoke(RefreshToken.family == stored.family, now)
@@ -169,7 +169,7 @@ def revoke_access_token(claims):
     """Refuse a verified access token from now until it expires (kept by its jti)."""
     expires = datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
     RevokedToken.insert(jti=claims["jti"], expires_at=expires).on_conflict_ignore().execute()
-    revocations.revoked(claims["jti"])
+    auth_cache().note_revoked(claims["jti"])
 
 
 def purge_revoked_tokens(now=None):

@@ -6,7 +6,6 @@ from flask.cli import AppGroup
 
 from . import accounts, activity, database
 from .auth import PERMISSIONS, ROLES
-from .database import db
 from .errors import Conflict
 from .models import User
 
@@ -39,7 +38,7 @@ def create_user(username, role, permissions, password):
         import jobsapi  # the package imports this module: its prepare exists once loaded
 
         jobsapi.prepare(current_app)
-    with db.connection_context():
+    with database.current().connection_context():
         try:
             user = accounts.create_user(username, password, role, permissions)
         except Conflict as error:
@@ -54,7 +53,7 @@ def create_user(username, role, permissions, password):
 def list_users():
     """List users."""
     require_database()
-    with db.connection_context():
+    with database.current().connection_context():
         for user in User.select().order_by(User.id):
             state = "disabled" if user.disabled else "active"
             perms = ",".join(user.permissions) or "-"
@@ -66,7 +65,7 @@ def list_users():
 def disable_user(username):
     """Disable a user (their tokens stop working)."""
     require_database()
-    with db.connection_context():
+    with database.current().connection_context():
         user = User.get_or_none(User.username == username)
         if user is None:
             raise click.ClickException(f"No such user: {username}")

@@ -1,14 +1,19 @@
-"""The database handle, its per-request lifecycle, and applying schema.sql."""
+"""Each app's database: made and bound in init_app, one pooled connection per request,
+and schema.sql applied on start."""
 
 import os
 import pathlib
 
+from flask import current_app
 from playhouse.pool import PooledSqliteDatabase
 
-from . import pointread
+from schedules import models as engine_models
+
+from . import dialect, models
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 3
+MODELS = models.MODELS + engine_models.MODELS
 
 # Upgrade steps: UPGRADES[n] holds the statements that turn a version n-1 database into
 # version n, run before schema.sql is applied again (its statements are idempotent, so
@@ -26,31 +31,53 @@ PRAGMAS = {
     "synchronous": "normal",
 }
 
-# Connections are pooled: a request "opens" one by taking it from the pool and "closes"
-# it by giving it back, so the pragmas and the schema read are paid once per connection
-# instead of once per request. A connection is used by one thread at a time.
-db = PooledSqliteDatabase(None, pragmas=PRAGMAS, max_connections=None, stale_timeout=600,
-                          check_same_thread=False)
-
 
 def init_app(app):
-    """Bind the database to the app's file, bring its schema up to date, open per request.
+    """Give the app its database (app.extensions["jobsapi.db"]), bound in the calling
+    thread and in each request's, and bring its schema up to date.
 
     With JOBSAPI_CREATE_DATABASE false (the CLI), a missing file is left missing: the
     commands that write call `prepare` first, the others refuse (see `is_present`)."""
     app.config.setdefault("JOBSAPI_CREATE_DATABASE", True)
-    path = app.config["JOBSAPI_DATABASE"]
-    if not db.deferred:
-        db.close_all()  # pooled connections of an earlier init point at another file
-        pointread.forget()  # and so may the point readers
-    db.init(path, pragmas=PRAGMAS, timeout=10, check_same_thread=False)
+    # Connections are pooled: a request takes one at its first query and gives it back
+    # in teardown, so the pragmas are paid once per connection, not once per request.
+    db = PooledSqliteDatabase(app.config["JOBSAPI_DATABASE"], pragmas=PRAGMAS, timeout=10,
+                              max_connections=None, stale_timeout=600,
+                              check_same_thread=False)
+    app.extensions["jobsapi.db"] = db
+    bind(db)
     if app.config["JOBSAPI_CREATE_DATABASE"] or is_present(app):
         prepare(app)
-    # A request takes a connection from the pool at its first query (peewee connects on
-    # first use) and gives it back in teardown: one that reads only by key (pointread),
-    # or is refused before it queries, takes none.
+    app.before_request(bind_app_database)
     app.teardown_appcontext(close_connection)
-    app.extensions["jobsapi.db"] = db
+
+
+def bind(db):
+    """Bind the service's and the engine's models to `db` in the calling thread."""
+    if models.User._meta.database is not db:
+        db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+
+
+def current():
+    """The database the calling thread's models are bound to."""
+    return models.User._meta.database
+
+
+def writing():
+    """A write transaction (read-then-write) on the calling thread's database."""
+    return dialect.write_transaction(current())
+
+
+def bind_app_database():
+    """Bind the models to the app's database in the request's thread."""
+    bind(current_app.extensions["jobsapi.db"])
+
+
+def close_connection(exc):
+    """Give this thread's connection back to the pool after the request."""
+    db = current_app.extensions["jobsapi.db"]
+    if not db.is_closed():
+        db.close()
 
 
 def is_present(app):
@@ -64,6 +91,7 @@ def prepare(app):
     path = app.config["JOBSAPI_DATABASE"]
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    db = app.extensions["jobsapi.db"]
     with db.connection_context():
         apply_schema(db)
 
@@ -72,12 +100,6 @@ def missing_message(app):
     """What to tell someone whose command found no database."""
     path = os.path.abspath(app.config["JOBSAPI_DATABASE"])
     return f"no database at {path}: set JOBSAPI_DATABASE as the server has it"
-
-
-def close_connection(exc):
-    """Give this thread's connection back to the pool after the request."""
-    if not db.is_closed():
-        db.close()
 
 
 def apply_schema(database):
@@ -92,7 +114,7 @@ def apply_schema(database):
         )
     if version == SCHEMA_VERSION:
         return
-    with database.atomic("IMMEDIATE"):
+    with dialect.write_transaction(database):
         current = database.execute_sql("PRAGMA user_version").fetchone()[0]
         for step in range(current + 1, SCHEMA_VERSION + 1):  # another process may be done
             for statement in UPGRADES[step]:

@@ -1,16 +1,15 @@
-"""Where database dialects differ (write transactions, JSON reads): one place for each."""
+"""Where database dialects differ, one place for each difference: the JSON read of the
+list filters here, and the write transaction the engine defines (schedules.models)."""
 
 import peewee as pw
 
+from schedules.models import write_transaction
+
+__all__ = ["SQLite", "of", "write_transaction"]
+
 
 class SQLite:
-    """SQLite: one writer at a time; JSON text read with the JSON1 functions."""
-
-    @staticmethod
-    def write_transaction(database):
-        """A transaction that takes the write lock at once (BEGIN IMMEDIATE): writers that
-        read first queue for the lock instead of failing on upgrade."""
-        return database.atomic("IMMEDIATE")
+    """SQLite: JSON text read with the JSON1 functions."""
 
     @staticmethod
     def json_text(column, key):
@@ -25,13 +24,7 @@ class SQLite:
 
 
 def of(database):
-    """The dialect of a peewee database (or of the database a proxy stands for)."""
-    database = getattr(database, "obj", database)
+    """The dialect of a peewee database."""
     if not isinstance(database, pw.SqliteDatabase):
         raise NotImplementedError(f"no dialect for {type(database).__name__}")
     return SQLite
-
-
-def write_transaction(database):
-    """The dialect's write transaction on `database`."""
-    return of(database).write_transaction(database)

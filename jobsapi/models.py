@@ -1,20 +1,9 @@
 """Peewee models mirroring schema.sql (a test keeps them equal)."""
 
-import datetime as dt
-import functools
 import json
-import sqlite3
-import typing
 
 import peewee as pw
-
-from . import pointread
-from .database import db
-
-# Point reads call the SQLite library of the sqlite3 module. peewee connects through
-# pysqlite3 instead when a newer one is installed, and two SQLite libraries must not
-# open one database file in one process: then every read goes the regular way.
-POINT_READS = pw.sqlite3 is sqlite3
+from playhouse.shortcuts import ThreadSafeDatabaseMetadata
 
 
 class JSONField(pw.TextField):
@@ -30,127 +19,13 @@ class JSONField(pw.TextField):
 
 
 class BaseModel(pw.Model):
+    """Bound to an app's database per thread (database.bind): two apps in one process
+    each keep their own."""
+
     class Meta:
-        database = db
+        database = None
         legacy_table_names = False
-
-    @classmethod
-    def find(cls, where, *params):
-        """The rows matching a plain SQL condition, as instances (read as read_rows does)."""
-        return cls.read_rows(cls._select_where(where), params)
-
-    @classmethod
-    def select_rows(cls, query):
-        """The rows a query on this model finds, as instances (read as read_rows does)."""
-        return cls.read_rows(*query.select(pw.SQL(_packing(cls).columns)).sql())
-
-    @classmethod
-    def find_one(cls, where, *params):
-        """The row a condition on a unique key matches, or None, read with the interpreter
-        lock held (pointread) unless a transaction is open: it must see its own writes."""
-        row = cls._first_row(cls._select_where(where), params)
-        return None if row is None else cls._instance(row)
-
-    @classmethod
-    def find_one_value(cls, expression, where, *params):
-        """The value of a SQL expression on the row a condition on a unique key matches,
-        or None if none does; read as find_one reads."""
-        row = cls._first_row(cls._select_where(where, expression), params)
-        return None if row is None else row[0]
-
-    @classmethod
-    def _first_row(cls, sql, params):
-        database, rows = cls._meta.database, None
-        if POINT_READS and not database.in_transaction():
-            rows = pointread.rows(database.database, sql, params, most=1)
-        if rows is None:
-            rows = database.execute_sql(sql, params).fetchall()
-        return rows[0] if rows else None
-
-    @classmethod
-    def _select_where(cls, where, columns=None):
-        """The SELECT of `columns` (the packed columns by default) of the rows matching
-        `where`."""
-        columns = _packing(cls).columns if columns is None else columns
-        return f"SELECT {columns} FROM {cls._meta.table_name} WHERE {where}"
-
-    @classmethod
-    def read_rows(cls, sql, params):
-        """Run a SELECT of the packed columns and make instances of its rows.
-
-        Each row comes back as one JSON array of its columns (REAL and BLOB ones aside:
-        SQLite's JSON prints floats with 15 digits and holds no bytes). CPython's sqlite3
-        releases the interpreter lock once for every column of every row it reads, and
-        under load each release hands the lock to another request thread: one column
-        instead of sixteen is most of the cost of reading a job.
-        """
-        return map(cls._instance, cls._meta.database.execute_sql(sql, params))
-
-    @classmethod
-    def _instance(cls, row):
-        """An instance of one packed row: its JSON array, then the columns read aside."""
-        packing = _packing(cls)
-        instance = cls(__no_default__=1)
-        values = _decode(row[0])[0]  # json_array's text: no whitespace around it
-        values.extend(row[1:])
-        instance.__data__ = data = dict(zip(packing.names, values))
-        for name, read in packing.readers:
-            value = data[name]
-            if value is not None:
-                data[name] = read(value)
-        return instance
-
-
-class _Packing(typing.NamedTuple):
-    columns: str  # json_array(a, json(b), ...), real, blob: what read_rows selects
-    names: tuple  # the field of each value, in that order
-    readers: tuple  # (field name, python_value) where the value needs converting
-
-
-_ASIDE = (pw.FloatField, pw.BlobField)  # read as columns of their own
-
-
-@functools.cache
-def _packing(model):
-    fields = model._meta.sorted_fields
-    packed = [field for field in fields if not isinstance(field, _ASIDE)]
-    aside = [field for field in fields if isinstance(field, _ASIDE)]
-    columns = ", ".join(
-        f"json({field.column_name})" if isinstance(field, JSONField) else field.column_name
-        for field in packed
-    )
-    return _Packing(
-        columns=", ".join([f"json_array({columns})"] + [field.column_name for field in aside]),
-        names=tuple(field.name for field in packed + aside),
-        readers=tuple((field.name, _reader(field)) for field in packed
-                      if not _verbatim(field)),
-    )
-
-
-_decode = json.JSONDecoder().raw_decode
-
-
-def _reader(field):
-    """A field's python_value, or for a DATETIME its C parser first: peewee's own
-    rewrites the text before handing it to the same parser, which on Python 3.11+
-    takes it as stored."""
-    if type(field) is not pw.DateTimeField:
-        return field.python_value
-
-    def read(value):
-        try:
-            return dt.datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            return field.python_value(value)
-
-    return read
-
-
-def _verbatim(field):
-    """Whether a value of `field` comes out of the JSON array as the model holds it."""
-    if isinstance(field, pw.ForeignKeyField):
-        return _verbatim(field.rel_field)
-    return isinstance(field, (pw.TextField, pw.IntegerField))  # JSONField is a TextField
+        model_metadata_class = ThreadSafeDatabaseMetadata
 
 
 class User(BaseModel):

@@ -4,7 +4,7 @@ from flask import current_app
 
 from schedules import Registry, Scheduler
 
-from . import backups
+from . import backups, models
 
 registry = Registry()
 
@@ -13,11 +13,11 @@ def init_app(app):
     """Give the app a Scheduler on its database with the JOBSAPI_* scheduler settings (no
     thread: jobsapi.serve starts it) in app.extensions["jobsapi.scheduler"]."""
     from . import tasks  # noqa: F401  (registers the built-in tasks once)
-    from .database import db
 
-    config = app.config
+    config, db = app.config, app.extensions["jobsapi.db"]
     scheduler = Scheduler(registry).configure(
         db,
+        models=models.MODELS,
         timezone=config["JOBSAPI_TIMEZONE"],
         threads=config["JOBSAPI_SCHEDULER_THREADS"],
         misfire_grace=config["JOBSAPI_MISFIRE_GRACE"],

@@ -8,9 +8,8 @@ import peewee as pw
 from schedules.doorbell import remove_stale_sockets
 from schedules.models import JobRun
 
-from . import backups
+from . import backups, database
 from .accounts import purge_revoked_tokens
-from .database import db
 from .models import Job, RefreshToken
 from .scheduling import registry
 from .timeutil import utcnow
@@ -81,6 +80,7 @@ def prune_job_logs(context):
     schedule="0 */6 * * *",
 )
 def metadata_sync(context):
+    db = database.current()
     db.execute_sql("PRAGMA analysis_limit = 1000")  # sample: bounded time on large tables
     db.execute_sql("ANALYZE")
     tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]

@@ -6,7 +6,7 @@ import json
 
 import peewee as pw
 
-from . import dialect
+from . import database, dialect
 from .errors import (BatchRejected, Duplicate, Frozen, IllegalChange, Invalid, ItemErrors,
                      JobNotFound, Missing, Move)
 from .ids import new_job_id
@@ -19,10 +19,6 @@ CHUNK = 500  # rows per statement: within SQLite's and PostgreSQL's parameter li
 
 def _chunks(items, size=CHUNK):
     return (items[start:start + size] for start in range(0, len(items), size))
-
-
-def _writing():
-    return dialect.write_transaction(Job._meta.database)
 
 
 def visible_jobs(user):
@@ -51,7 +47,7 @@ def create_jobs(owner, items, now=None):
     now = now or utcnow()
     rows = [dict(item, id=new_job_id(), client=owner.id, status="PENDING", created_at=now,
                  updated_at=now) for item in items]
-    with _writing():
+    with database.writing():
         for chunk in _chunks(rows):
             Job.insert_many(chunk).execute()
     return [Job(**row) for row in rows]
@@ -102,7 +98,7 @@ def update_jobs(user, changes, now=None):
     now = now or utcnow()
     admin = user.role == "admin"
     job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
-    with _writing():
+    with database.writing():
         jobs = _fetch(user, job_ids)
         problems = _check_all(
             job_ids, jobs, lambda job, index: _problems(job, changes[index - 1], admin))
@@ -143,7 +139,7 @@ def _write_changes(changes, now):
 def delete_jobs(user, job_ids, now=None):
     """Soft-delete every job or none."""
     now = now or utcnow()
-    with _writing():
+    with database.writing():
         problems = _check_all(job_ids, _fetch(user, job_ids))
         if problems:
             raise BatchRejected(problems, items="job_ids")
@@ -180,7 +176,7 @@ def filtered_jobs(user, filters):
     for name in ("operation", "model", "priority"):
         if filters.get(name) is not None:
             query = query.where(getattr(Job, name) == filters[name])
-    json_text = dialect.of(Job._meta.database).json_text
+    json_text = dialect.of(database.current()).json_text
     for key, value in (filters.get("client_reference") or {}).items():
         query = query.where(json_text(Job.client_reference, key) == value)
     return query

@@ -48,6 +48,7 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         self.registry = registry if registry is not None else Registry()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.db = None
+        self.host_models = []
         self.settings = {}  # handed to every task in its context
         self.timezone = "UTC"
         self.misfire_grace = dt.timedelta(hours=1)
@@ -73,9 +74,12 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         self._soonest = None  # next fire time found by the last tick
 
     def configure(self, db, *, timezone="UTC", threads=4, misfire_grace=3600,
-                  shutdown_grace=30, lease=30, clock=None, settings=None):
-        """Bind to a peewee database holding the engine's tables, and set the knobs."""
+                  shutdown_grace=30, lease=30, clock=None, settings=None, models=()):
+        """Bind to a peewee database holding the engine's tables, and set the knobs.
+        `models` are the host's models its tasks use: bound with the engine's in the
+        scheduler's threads."""
         self.db = db
+        self.host_models = list(models)
         self._bind()
         if self._thread is None:  # a running loop keeps the bell it waits on
             self._bell.close()
@@ -95,8 +99,11 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         return self
 
     def _bind(self):
-        """Bind the engine's models to this scheduler's database in the calling thread."""
+        """Bind the engine's models (and the host's) to this scheduler's database in the
+        calling thread."""
         bind(self.db)
+        if self.host_models:
+            self.db.bind(self.host_models, bind_refs=False, bind_backrefs=False)
 
     # -- state ---------------------------------------------------------------
 

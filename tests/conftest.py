@@ -1,6 +1,5 @@
 """Fixtures: an app on its own SQLite file, and the real server (waitress) over HTTP."""
 
-import datetime as dt
 import http
 import os
 import pathlib
@@ -15,8 +14,6 @@ import pytest
 import requests
 
 from jobsapi import create_app
-from jobsapi.database import db
-from jobsapi.models import Job, User
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -28,34 +25,6 @@ def app(tmp_path):
     return create_app(
         {"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD}
     )
-
-
-AWKWARD = {
-    "float": 1.0000000000000002,
-    "big": 2**70,
-    "negative": -0.0,
-    "text": 'é \u2028 " \\ \n \x01 \U0001f600',
-    "nested": [[{"none": None, "true": True}], []],
-}
-
-
-@pytest.fixture
-def awkward_rows(app):
-    """A user and two jobs holding values that are awkward to read back: returns AWKWARD,
-    which the first job holds as its request_data."""
-    with db.connection_context():
-        user = User.create(username="ü-user", password_hash="h", role="client",
-                           permissions=["jobs:read"], disabled=True,
-                           created_at=dt.datetime(2026, 1, 2, 3, 4, 5))
-        common = dict(client=user.id, operation="summarize", model="m",
-                      created_at=dt.datetime(2026, 1, 2, 3, 4, 5, 678000),
-                      updated_at=dt.datetime(2026, 1, 2, 3, 4, 5))
-        Job.create(id="a" * 24, prompts=["p", AWKWARD["text"]], temperature=0.30000000000000004,
-                   request_data=AWKWARD, client_reference={"ref": 7}, response_data=[1, "two"],
-                   processing_metrics=AWKWARD, deleted_at=dt.datetime(2026, 5, 6), **common)
-        Job.create(id="b" * 24, prompts=[], temperature=None, request_data={},
-                   client_reference=None, error_data={"message": "x"}, **common)
-    return AWKWARD
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 from flask_jwt_extended import create_access_token
 
 from conftest import ADMIN_PASSWORD, Api, assert_error
-from jobsapi import accounts
-from jobsapi.database import db
+from jobsapi import accounts, database
 from jobsapi.errors import RateLimited, Unauthorized
 
 T0 = datetime(2024, 1, 15, 6, 0, 0)
@@ -91,7 +90,7 @@ def test_failures_below_the_limit_do_not_lock(anonymous, make_user):
 
 
 def test_lockout_ends_when_the_window_passes(app):
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         user = accounts.create_user("carol", "carol-password", now=T0)
         for second in range(5):
             with pytest.raises(Unauthorized):

@@ -14,7 +14,7 @@ import peewee as pw
 import requests
 
 from conftest import ADMIN_PASSWORD, ROOT, Api, LiveServer
-from jobsapi.auth import load_secret_key
+from jobsapi.secretkey import load_secret_key
 from schedules import Registry, Scheduler
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))

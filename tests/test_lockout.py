@@ -7,8 +7,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from conftest import ADMIN_PASSWORD, LiveServer, assert_error
-from jobsapi import accounts
-from jobsapi.database import db
+from jobsapi import accounts, database
 from jobsapi.errors import RateLimited, Unauthorized
 
 T0 = datetime(2024, 1, 15, 6, 0, 0)
@@ -80,7 +79,7 @@ def test_failures_spread_over_addresses_reach_the_per_username_ceiling(server):
 
 
 def test_the_per_address_limit_is_counted_per_address_and_username(app):
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         user = accounts.create_user("carol", "carol-password", now=T0)
         for second in range(5):
             with pytest.raises(Unauthorized):
@@ -96,7 +95,7 @@ def test_the_per_address_limit_is_counted_per_address_and_username(app):
 
 def test_the_per_username_ceiling_is_configurable(app):
     app.config["JOBSAPI_LOGIN_MAX_FAILURES_PER_USER"] = 3
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         accounts.create_user("carol", "carol-password", now=T0)
         for second in range(3):
             with pytest.raises(Unauthorized):

@@ -3,8 +3,7 @@
 from datetime import datetime, timedelta
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
-from jobsapi import accounts
-from jobsapi.database import db
+from jobsapi import accounts, database
 from jobsapi.models import RevokedToken
 
 REVOKED = "The access token has been revoked."
@@ -86,7 +85,7 @@ def test_a_token_revoked_through_one_server_is_refused_by_another(tmp_path):
 
 def test_purge_revoked_tokens_deletes_the_expired_ones(app):
     now = datetime(2024, 1, 15, 6, 0, 0)
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         RevokedToken.create(jti="old", expires_at=now - timedelta(seconds=1))
         RevokedToken.create(jti="live", expires_at=now + timedelta(minutes=5))
         assert accounts.purge_revoked_tokens(now) == 1

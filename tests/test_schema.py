@@ -42,8 +42,8 @@ def test_models_match_schema_sql(tmp_path):
 
 
 def test_schema_sets_the_current_version(app):
-    with database.db.connection_context():
-        version = database.db.execute_sql("PRAGMA user_version").fetchone()[0]
+    with app.extensions["jobsapi.db"].connection_context():
+        version = app.extensions["jobsapi.db"].execute_sql("PRAGMA user_version").fetchone()[0]
     assert version == database.SCHEMA_VERSION
 
 
@@ -58,8 +58,8 @@ def test_newer_database_is_refused(tmp_path):
 
 
 def test_pragmas_are_in_force(app):
-    with database.db.connection_context():
-        pragma = lambda name: database.db.execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
+    with app.extensions["jobsapi.db"].connection_context():
+        pragma = lambda name: app.extensions["jobsapi.db"].execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
         assert pragma("journal_mode") == "wal"
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") == 10000

@@ -17,8 +17,7 @@ import pytest
 from flask import current_app
 
 from conftest import ADMIN_PASSWORD
-from jobsapi import create_app, tasks
-from jobsapi.database import db
+from jobsapi import create_app, database, tasks
 from jobsapi.ids import new_job_id
 from jobsapi.models import Job, RefreshToken, RevokedToken, User
 from jobsapi.timeutil import utcnow
@@ -39,7 +38,7 @@ def context(job_id):
 @pytest.fixture
 def admin_user(app):
     """The app's admin, inside an app context and a database connection."""
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         yield User.get(User.username == "admin")
 
 
@@ -56,7 +55,7 @@ def work_job(user, deleted_at, now):
 
 def runs(job_id, count, started):
     """`count` finished runs of `job_id`, a second apart from `started` (ids in time order)."""
-    with db.atomic():
+    with database.current().atomic():
         return [JobRun.create(job=job_id, started_at=started + dt.timedelta(seconds=n),
                               completed_at=started + dt.timedelta(seconds=n), duration_ms=5,
                               result="success", triggered_by="scheduler").id
@@ -122,7 +121,7 @@ def test_retention_periods_come_from_the_configuration(tmp_path):
     app = create_app({"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"),
                       "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD,
                       "JOBSAPI_PURGE_AFTER_DAYS": 7, "JOBSAPI_LOG_RETENTION_DAYS": 7})
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         now, user = utcnow(), User.get(User.username == "admin")
         kept, purged = work_job(user, now - 6 * DAY, now), work_job(user, now - 8 * DAY, now)
         old = runs("prune-job-logs", 110, now - 8 * DAY)
@@ -139,9 +138,9 @@ def test_metadata_sync_refreshes_the_planner_statistics(admin_user):
     for _ in range(3):
         work_job(admin_user, None, now)
     details = tasks.metadata_sync(context("metadata-sync"))
-    stats = dict(db.execute_sql("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'jobs'").fetchall())
+    stats = dict(database.current().execute_sql("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'jobs'").fetchall())
     assert stats["jobs_live_client"].split()[0] == "3"  # three live rows seen by the planner
-    tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
+    tables = database.current().execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
     assert details == f"Query-planner statistics refreshed for {tables} tables" and tables >= 2
 
 
@@ -175,7 +174,7 @@ def test_backup_keeps_the_newest_configured_number_in_the_configured_directory(t
                       "JOBSAPI_BACKUP_DIR": str(directory), "JOBSAPI_BACKUP_KEEP": 2})
     backup_files(directory, "jobsapi-20200101T011500Z.db", "jobsapi-20200102T011500Z.db",
                  "jobsapi-20200103T011500Z.db", "notes.db", "jobsapi-latest.db")
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         details = tasks.backup_database(context("backup-database"))
     assert details.endswith("; removed 2 older backups")
     made = [name for name in os.listdir(directory) if name.startswith("jobsapi-2")]
@@ -204,14 +203,14 @@ def test_cleanup_orphaned_files_removes_only_its_own_orphans(app, tmp_path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(os.path.join(bell.directory, stale))
     try:
-        with app.app_context(), db.connection_context():
+        with app.app_context(), database.current().connection_context():
             details = tasks.cleanup_orphaned_files(context("cleanup-orphaned-files"))
         assert details == ("Removed 4 orphaned files: " + ", ".join(beyond)
                            + ", .jobsapi-20260101T011500Z.db.partial, " + stale)
         assert set(os.listdir(directory)) == {*kept, ".jobsapi-20260110T011500Z.db.partial",
                                               *foreign}
         assert os.listdir(bell.directory) == [os.path.basename(bell.path)]
-        with app.app_context(), db.connection_context():
+        with app.app_context(), database.current().connection_context():
             assert tasks.cleanup_orphaned_files(context("cleanup-orphaned-files")) == (
                 "Removed 0 orphaned files")
     finally:
@@ -221,7 +220,7 @@ def test_cleanup_orphaned_files_removes_only_its_own_orphans(app, tmp_path):
 def test_cleanup_orphaned_files_cuts_a_long_list(app, tmp_path):
     names = [f"jobsapi-202601{day:02}T011500Z.db" for day in range(1, 31)]
     backup_files(tmp_path / "backups", *names)
-    with app.app_context(), db.connection_context():
+    with app.app_context(), database.current().connection_context():
         details = tasks.cleanup_orphaned_files(context("cleanup-orphaned-files"))
     assert details == ("Removed 23 orphaned files: " + ", ".join(names[:10]) + " and 13 more")
 

@@ -7,7 +7,7 @@ from flask_smorest import abort
 
 from schedules.models import JobRun, ScheduledJob
 
-from ..database import db
+from .. import database
 from ..rest import Blueprint, View
 from ..scheduling import current_scheduler
 from ..timeutil import utcnow
@@ -66,7 +66,7 @@ class Health(View):
     @blp.errors(503)
     def get(self):
         """Service health (no authentication); 503 when the scheduler loop has stalled"""
-        db.execute_sql("SELECT 1").fetchone()
+        database.current().execute_sql("SELECT 1").fetchone()
         health = {"status": "ok", "database": "ok", "scheduler": scheduler_health()}
         if health["scheduler"]["state"] == "stalled":
             abort(503, message="The scheduler loop has stalled.")

@@ -3,9 +3,9 @@
 from urllib.parse import urlencode
 
 from flask import request
+from flask_jwt_extended import get_current_user
 
 from .. import workjobs
-from ..auth import authenticated_user
 from ..errors import InvalidInput
 from ..ids import JOB_ID_RE
 from ..rest import Blueprint, View
@@ -23,10 +23,6 @@ from ..schemas.jobs import (
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Work jobs")
 
-# The views hand the jobs functions authenticated_user(), not the current_user proxy: they
-# read the user's role and id several times, and each read through the proxy looks the
-# user up again.
-
 LINK_HEADER = {
     "Link": {
         "description": 'Present when more jobs follow: <url>; rel="next"',
@@ -43,7 +39,7 @@ def _checked_id(job_id):
 
 def _filters(args):
     filters = dict(args)
-    if authenticated_user().role != "admin":
+    if get_current_user().role != "admin":
         filters.pop("client_id", None)  # clients only ever see their own jobs anyway
     return filters
 
@@ -61,7 +57,7 @@ class Jobs(View):
     def get(self, args):
         """List jobs, newest first, a page at a time"""
         limit, after = args.pop("limit"), args.pop("after", None)
-        page, more = workjobs.list_jobs(authenticated_user(), _filters(args), limit, after)
+        page, more = workjobs.list_jobs(get_current_user(), _filters(args), limit, after)
         headers = {"Link": _next_link(page[-1].id)} if more else {}
         return page, headers
 
@@ -70,7 +66,7 @@ class Jobs(View):
     @blp.response(201, JobSchema)
     def post(self, body):
         """Create a job (status PENDING, owned by the caller)"""
-        return workjobs.create_jobs(authenticated_user(), [body])[0]
+        return workjobs.create_jobs(get_current_user(), [body])[0]
 
 
 @blp.route("/batch")
@@ -80,21 +76,21 @@ class JobsBatch(View):
     @blp.response(201, JobSchema(many=True))
     def post(self, body):
         """Create several jobs, all or nothing"""
-        return workjobs.create_jobs(authenticated_user(), body["jobs"])
+        return workjobs.create_jobs(get_current_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchUpdateSchema)
     @blp.response(200, JobSchema(many=True))
     def patch(self, body):
         """Update several jobs, all or nothing"""
-        return workjobs.update_jobs(authenticated_user(), body["jobs"])
+        return workjobs.update_jobs(get_current_user(), body["jobs"])
 
     @blp.login_required()
     @blp.arguments(JobBatchDeleteSchema)
     @blp.response(204)
     def delete(self, body):
         """Delete several jobs (soft delete), all or nothing"""
-        workjobs.delete_jobs(authenticated_user(), body["job_ids"])
+        workjobs.delete_jobs(get_current_user(), body["job_ids"])
 
 
 @blp.route("/summary")
@@ -104,7 +100,7 @@ class JobsSummary(View):
     @blp.response(200, JobSummarySchema)
     def get(self, args):
         """Count jobs per status (same filters as the list)"""
-        return workjobs.summarize(authenticated_user(), _filters(args))
+        return workjobs.summarize(get_current_user(), _filters(args))
 
 
 @blp.route("/<work_job_id:job_id>")
@@ -114,7 +110,7 @@ class JobById(View):
     @blp.errors(400, 404)
     def get(self, job_id):
         """Get a job"""
-        return workjobs.get_job(authenticated_user(), _checked_id(job_id))
+        return workjobs.get_job(get_current_user(), _checked_id(job_id))
 
     @blp.login_required()
     @blp.arguments(JobUpdateSchema)
@@ -122,11 +118,11 @@ class JobById(View):
     @blp.errors(404, 409)
     def patch(self, changes, job_id):
         """Update a job: status (by the state table), fields, results"""
-        return workjobs.update_job(authenticated_user(), _checked_id(job_id), changes)
+        return workjobs.update_job(get_current_user(), _checked_id(job_id), changes)
 
     @blp.login_required()
     @blp.response(204)
     @blp.errors(400, 404)
     def delete(self, job_id):
         """Delete a job (soft delete)"""
-        workjobs.delete_job(authenticated_user(), _checked_id(job_id))
+        workjobs.delete_job(get_current_user(), _checked_id(job_id))

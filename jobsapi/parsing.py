@@ -1,0 +1,97 @@
+"""Reading requests: strict JSON bodies, and a parser that answers bad input with 400
+in the one error shape."""
+
+import json
+import math
+import re
+import urllib.parse
+
+import marshmallow as ma
+from webargs.flaskparser import FlaskParser, abort
+
+from .errors import first_message
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no float holds it (answered 400)
+        raise OverflowError("number too large")
+    return value
+
+
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def strict_json_loads(data):
+    """json.loads that refuses NaN and Infinity, which are not JSON, numbers beyond a
+    float's range, which would become them, and strings that are not Unicode text."""
+    value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
+    if SURROGATE_ESCAPE.search(data):
+        # "\ud83d\ude00" is one character, but a lone half of such a pair is no text at
+        # all and could be neither stored nor sent back: UnicodeEncodeError (a ValueError).
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+class Parser(FlaskParser):
+    """Request parser: JSON bodies only, strict JSON, 400 with one error shape, and an
+    unknown query parameter an error like an unknown body field (a misspelt filter
+    would otherwise quietly match everything)."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE, "querystring": ma.RAISE,
+    }
+
+    def load_json(self, req, schema):
+        """The JSON body, parsed strictly (strict_json_loads); 415 for a body that is not
+        JSON, 400 for one that does not parse, or holds a number no float holds."""
+        body = req.get_data(cache=True)
+        if not body:
+            return ma.missing
+        if not req.is_json:
+            abort(415, message="Request body must be JSON (Content-Type: application/json).")
+        try:
+            return strict_json_loads(body.decode("utf-8"))
+        except OverflowError:
+            abort(400, message="A number in the request is too large.")
+        except (ValueError, RecursionError):
+            abort(400, message="Request body is not valid JSON.")
+
+    def load_querystring(self, req, schema):
+        """The query arguments; 400 if the query string is not UTF-8 once percent-decoded
+        (werkzeug would replace the bad bytes, and a filter quietly match nothing)."""
+        try:
+            urllib.parse.unquote_to_bytes(req.query_string).decode("utf-8")
+        except UnicodeDecodeError:
+            abort(400, message="The query string is not valid UTF-8.")
+        return super().load_querystring(req, schema)
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.normalized_messages()
+        location = "query" if "query" in messages else "json"
+        errors = _short_keys(messages.get(location, messages))
+        message = "Invalid query parameters." if location == "query" else "Invalid request body."
+        if isinstance(errors, dict) and errors:
+            message = f"{message[:-1]}: {first_message(errors)}"
+        abort(400, message=message, errors=errors)
+
+
+FIELD_NAME_SHOWN = 200
+
+
+def _short_keys(errors):
+    """The errors with each field name cut to FIELD_NAME_SHOWN characters: an unknown
+    field's name comes from the client and could be megabytes long."""
+    if not isinstance(errors, dict):
+        return errors
+    short = {}
+    for key, value in errors.items():
+        if isinstance(key, str) and len(key) > FIELD_NAME_SHOWN:
+            key = key[:FIELD_NAME_SHOWN - 3] + "..."
+        short.setdefault(key, _short_keys(value))
+    return short
