@@ -26,6 +26,19 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expires_at ON refresh_tokens (expires_at);
 
+-- API keys for machines (workers, scripts, monitoring): only the key's SHA-256 is kept.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER NOT NULL PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at DATETIME NOT NULL,
+    expires_at DATETIME,
+    last_used_at DATETIME,
+    revoked_at DATETIME
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id);
+
 -- Failed logins per username and client address, for the lockout window.
 CREATE TABLE IF NOT EXISTS login_failures (
     id INTEGER NOT NULL PRIMARY KEY,
@@ -62,7 +75,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_data TEXT CHECK (error_data IS NULL OR json_valid(error_data)),
     created_at DATETIME NOT NULL,
     updated_at DATETIME NOT NULL,
-    deleted_at DATETIME
+    deleted_at DATETIME,
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts BETWEEN 1 AND 100),
+    available_at DATETIME NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1))
 );
 -- Newest-first pages (ids are time-ordered) over live jobs, per owner and status,
 -- so a page costs the same at a million rows as at a thousand.
@@ -70,6 +87,46 @@ CREATE INDEX IF NOT EXISTS jobs_live_client ON jobs (client_id, id) WHERE delete
 CREATE INDEX IF NOT EXISTS jobs_live_client_status ON jobs (client_id, status, id) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS jobs_live_status ON jobs (status, id) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS jobs_deleted_at ON jobs (deleted_at) WHERE deleted_at IS NOT NULL;
+-- Claims take pending jobs lowest priority first, oldest first within a priority.
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (priority, id) WHERE status = 'PENDING' AND deleted_at IS NULL;
+-- Retention: finished jobs by when they last changed.
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (updated_at) WHERE status IN ('CONSUMED', 'CANCELED');
+
+-- Each claim of a work job: its worker, its lease (only the token's SHA-256 is kept)
+-- and how it ended (`reported`: the worker's request that ended it, if one did). At most one running attempt per job: the database keeps a job
+-- with one holder whatever the code does.
+CREATE TABLE IF NOT EXISTS job_attempts (
+    id INTEGER NOT NULL PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    worker_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    lease_hash TEXT NOT NULL UNIQUE,
+    lease_seconds INTEGER NOT NULL,
+    claimed_at DATETIME NOT NULL,
+    lease_expires_at DATETIME NOT NULL,
+    ended_at DATETIME,
+    outcome TEXT NOT NULL CHECK (outcome IN (
+        'running', 'processed', 'failed', 'retrying', 'released', 'lease_expired', 'canceled')),
+    reported TEXT CHECK (reported IS NULL OR reported IN ('complete', 'fail', 'release')),
+    error TEXT CHECK (error IS NULL OR json_valid(error))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS job_attempts_running ON job_attempts (job_id) WHERE outcome = 'running';
+CREATE INDEX IF NOT EXISTS job_attempts_job ON job_attempts (job_id, id);
+CREATE INDEX IF NOT EXISTS job_attempts_expiry ON job_attempts (lease_expires_at) WHERE outcome = 'running';
+CREATE INDEX IF NOT EXISTS job_attempts_worker ON job_attempts (worker_id, claimed_at);
+
+-- Replies to requests sent with an Idempotency-Key, per user, kept 24 hours.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
 
 -- Scheduled jobs (the schedules engine). A row per registered task holds only what
 -- admins changed (NULL = the code's default) and the last slot handled.
@@ -124,4 +181,4 @@ CREATE INDEX IF NOT EXISTS activities_created_at ON activities (created_at);
 CREATE INDEX IF NOT EXISTS activities_action ON activities (action, created_at);
 CREATE INDEX IF NOT EXISTS activities_resource ON activities (resource, resource_id);
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

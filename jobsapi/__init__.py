@@ -2,14 +2,15 @@
 
 from flask import Flask
 
-from . import auth, cli, database, errorhandlers, rest, scheduling
+from . import auth, cli, database, errorhandlers, rest, scheduling, waiting
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
-from .resources import activities, health, jobs, scheduled, users
+from .resources import activities, apikeys, health, jobs, scheduled, users, work
 from .server import serve
 
-BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, jobs.blp, scheduled.blp, activities.blp)
+BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, apikeys.blp, jobs.blp, work.blp,
+              scheduled.blp, activities.blp)
 
 
 def create_app(config=None):
@@ -28,6 +29,7 @@ def create_app(config=None):
         scheduling.init_app(app)
     api = rest.init_app(app)
     errorhandlers.init_app(app)
+    waiting.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     cli.init_app(app)

@@ -1,6 +1,5 @@
 """Accounts: users, passwords, login lockout, and rotating refresh tokens."""
 
-import hashlib
 import math
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -14,16 +13,13 @@ from .caches import auth_cache
 from .database import writing
 from .errors import Conflict, RateLimited, Unauthorized
 from .models import LoginFailure, RefreshToken, RevokedToken, User
+from .secretkey import digest
 from .timeutil import utcnow
 
 BAD_CREDENTIALS = "Invalid username or password."
 BAD_REFRESH = "Invalid or expired refresh token."
 # Compared against when the username is unknown, so both paths cost the same.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
-
-
-def _hash_token(token):
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def create_user(username, password, role="client", permissions=(), now=None):
@@ -128,7 +124,7 @@ def issue_tokens(user, family=None, now=None):
     RefreshToken.create(
         user=user,
         family=family or secrets.token_hex(16),
-        token_hash=_hash_token(refresh),
+        token_hash=digest(refresh),
         created_at=now,
         expires_at=now + timedelta(days=config["JOBSAPI_REFRESH_TOKEN_DAYS"]),
     )
@@ -145,7 +141,7 @@ def refresh_tokens(token, now=None):
     """Rotate a refresh token; reuse of a revoked one revokes its whole chain."""
     now = now or utcnow()
     with writing():
-        stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
+        stored = RefreshToken.get_or_none(RefreshToken.token_hash == digest(token))
         if stored is not None and stored.revoked_at is not None:
             # A rotated token came back: someone holds a copy. End the chain (committed).
             _revoke(RefreshToken.family == stored.family, now)
@@ -159,7 +155,7 @@ def logout(token, now=None):
     """Revoke the refresh token's chain; an unknown token is not an error."""
     now = now or utcnow()
     with writing():
-        stored = RefreshToken.get_or_none(RefreshToken.token_hash == _hash_token(token))
+        stored = RefreshToken.get_or_none(RefreshToken.token_hash == digest(token))
         if stored is not None:
             _revoke(RefreshToken.family == stored.family, now)
     return stored.user if stored else None

@@ -3,19 +3,19 @@
 import functools
 from datetime import timedelta
 
-from flask import jsonify
+from flask import g, jsonify, request
 from flask_jwt_extended import JWTManager, get_current_user, verify_jwt_in_request
 from flask_smorest import abort
 
-from . import caches
+from . import apikeys, caches
 from .database import is_present as database_is_present
-from .errors import error_body
+from .errors import Unauthorized, error_body
 from .models import RevokedToken, User
 from .secretkey import load_secret_key
 
 jwt = JWTManager()
 
-PERMISSIONS = ("settings.update", "activities.read", "users.manage")
+PERMISSIONS = ("settings.update", "activities.read", "users.manage", "jobs.work")
 ROLES = ("admin", "client")
 
 
@@ -60,8 +60,22 @@ def is_admin(user):
 
 
 def verify_token():
-    """Verify the request's access token and load its user; 401 when either fails."""
-    verify_jwt_in_request()
+    """Verify the request's bearer credential, an access token or an API key, and load
+    its user (current_user()); 401 when either fails."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and apikeys.is_api_key(credential.strip()):
+        user = apikeys.user_for_key(credential.strip())
+        if user is None:
+            raise Unauthorized("Invalid, expired or revoked API key.")
+    else:
+        verify_jwt_in_request()
+        user = get_current_user()
+    g.jobsapi_user = user
+
+
+def current_user():
+    """The user of the request's credential, in a view behind login_required."""
+    return g.jobsapi_user
 
 
 def login_required(permission=None):
@@ -71,7 +85,7 @@ def login_required(permission=None):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             verify_token()
-            if permission is not None and not has_permission(get_current_user(), permission):
+            if permission is not None and not has_permission(current_user(), permission):
                 abort(403, message=f"This action requires the '{permission}' permission.")
             return func(*args, **kwargs)
 

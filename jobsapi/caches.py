@@ -41,11 +41,13 @@ class ExpiringCache:
 
 
 class AuthCache:
-    """Users by id and revoked token ids, for `ttl` seconds (0: not kept)."""
+    """Users by id, API keys by digest and revoked token ids, for `ttl` seconds (0: not
+    kept)."""
 
     def __init__(self, ttl):
         self.ttl = ttl
         self._users = ExpiringCache()
+        self._keys = ExpiringCache()
         self._revoked = ExpiringCache()
 
     def user(self, model, user_id, load):
@@ -61,6 +63,18 @@ class AuthCache:
 
     def forget_user(self, user_id):
         self._users.forget(user_id)
+
+    def api_key(self, hashed, load):
+        """What `load()` says of the key with this digest (None: no live key)."""
+        found = self._keys.get(hashed)
+        if found is None:
+            found = load()
+            if found is not None and self.ttl > 0:
+                self._keys.put(hashed, found, self.ttl)
+        return found
+
+    def forget_key(self, hashed):
+        self._keys.forget(hashed)
 
     def is_revoked(self, jti, load):
         """Whether the token `jti` is revoked, as `load()` says when not cached."""

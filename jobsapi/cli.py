@@ -4,7 +4,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, activity, database
+from . import accounts, activity, apikeys, database
 from .auth import PERMISSIONS, ROLES
 from .errors import Conflict
 from .models import User
@@ -73,3 +73,27 @@ def disable_user(username):
         activity.record("users.update", resource="user", resource_id=user.id,
                         details={"disabled": True, "via": "cli"})
     click.echo(f"Disabled '{username}'.")
+
+
+@users_cli.group("api-key")
+def api_key_cli():
+    """Manage a user's API keys."""
+
+
+@api_key_cli.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What the key is for (e.g. worker-1).")
+@click.option("--days", type=click.IntRange(1, 3650), help="Expire after this many days.")
+def create_api_key(username, name, days):
+    """Make an API key for a user and print it (shown this once)."""
+    require_database()
+    with database.current().connection_context():
+        user = User.get_or_none(User.username == username)
+        if user is None:
+            raise click.ClickException(f"No such user: {username}")
+        row, key = apikeys.create_key(user, name, days)
+        activity.record("users.api_key.create", resource="user", resource_id=user.id,
+                        details={"keyId": row.id, "name": name, "via": "cli"})
+    click.echo(key)
+    click.echo(f"(API key {row.id} '{name}' of '{username}': shown this once; only its hash "
+               "is stored)", err=True)

@@ -37,6 +37,11 @@ class Config:
     JOBSAPI_LOG_RETENTION_DAYS = 30
     JOBSAPI_BACKUP_DIR = None  # unset: a backups/ directory beside the database file
     JOBSAPI_BACKUP_KEEP = 7  # newest backups kept
+    JOBSAPI_MAX_ATTEMPTS = 5  # a job's default number of attempts
+    JOBSAPI_RETRY_BASE_SECONDS = 10.0  # first retry's delay; it doubles per attempt
+    JOBSAPI_RETRY_MAX_SECONDS = 900.0  # the longest retry delay
+    JOBSAPI_RETAIN_FINISHED_DAYS = None  # unset: CONSUMED and CANCELED jobs are kept
+    JOBSAPI_WAITING_CLAIMS = None  # claims waiting at once; unset: half of JOBSAPI_THREADS
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -61,6 +66,11 @@ class Config:
         "JOBSAPI_LOG_RETENTION_DAYS": int,
         "JOBSAPI_BACKUP_DIR": str,
         "JOBSAPI_BACKUP_KEEP": int,
+        "JOBSAPI_MAX_ATTEMPTS": int,
+        "JOBSAPI_RETRY_BASE_SECONDS": float,
+        "JOBSAPI_RETRY_MAX_SECONDS": float,
+        "JOBSAPI_RETAIN_FINISHED_DAYS": int,
+        "JOBSAPI_WAITING_CLAIMS": int,
     }
 
 

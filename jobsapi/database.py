@@ -12,7 +12,7 @@ from schedules import models as engine_models
 from . import dialect, models
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MODELS = models.MODELS + engine_models.MODELS
 
 # Upgrade steps: UPGRADES[n] holds the statements that turn a version n-1 database into
@@ -22,6 +22,16 @@ UPGRADES = {
     2: [],  # version 2 added the scheduler tables and the activity log
     # version 3: lockout per username and address, revoked access tokens, run-log order
     3: ["ALTER TABLE login_failures ADD COLUMN address TEXT"],
+    # version 4: workers (attempts, leases, retries), API keys, idempotency keys
+    4: [
+        "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0)",
+        "ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 5"
+        " CHECK (max_attempts BETWEEN 1 AND 100)",
+        "ALTER TABLE jobs ADD COLUMN available_at DATETIME NOT NULL DEFAULT ''",
+        "UPDATE jobs SET available_at = created_at",
+        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0"
+        " CHECK (cancel_requested IN (0, 1))",
+    ],
 }
 
 PRAGMAS = {

@@ -2,8 +2,9 @@
 
 from flask import jsonify
 
-from .errors import (BatchRejected, Duplicate, IllegalChange, Invalid, JobNotFound, Missing,
-                     Move, batch_message, error_body)
+from .errors import (BatchRejected, Duplicate, Held, IdempotencyMismatch, IllegalChange,
+                     Invalid, JobNotFound, LeaseLost, Missing, Move, batch_message, error_body)
+from .timeutil import isoformat
 from .schemas.jobs import JobBatchDeleteSchema, JobUpdateSchema
 
 
@@ -21,6 +22,8 @@ def init_app(app):
     app.register_error_handler(JobNotFound, job_not_found)
     app.register_error_handler(IllegalChange, illegal_change)
     app.register_error_handler(BatchRejected, batch_rejected)
+    app.register_error_handler(LeaseLost, lease_lost)
+    app.register_error_handler(IdempotencyMismatch, idempotency_mismatch)
 
 
 def _answer(code, message, errors=None):
@@ -44,6 +47,16 @@ def batch_rejected(error):
                    {JSON_NAMES.get(error.items, error.items): numbered})
 
 
+def lease_lost(error):
+    return _answer(409, f"The lease token is not the current lease of job {error.job_id} "
+                        "(it lapsed, ended, or another worker holds the job).")
+
+
+def idempotency_mismatch(error):
+    return _answer(409, f"Idempotency-Key {error.key!r} was used with another request body "
+                        "in the last 24 hours.")
+
+
 def _not_found(job_id):
     return f"Job not found: {job_id}"
 
@@ -60,12 +73,15 @@ def _item(problem):
 
 
 def _conflicts(problems):
-    """{field: Move or Frozen} as {client's field name: [message]}."""
+    """{field: Move, Frozen or Held} as {client's field name: [message]}."""
     messages = {}
     for field, problem in problems.items():
         name = JSON_NAMES.get(field, field)
         if isinstance(problem, Move):
             text = f"Cannot change status from {problem.current} to {problem.target}."
+        elif isinstance(problem, Held):
+            text = (f"A worker holds the job until {isoformat(problem.until)}: its status "
+                    "changes when the worker reports or its lease lapses.")
         else:
             text = f"Cannot change {name} while the job is {problem.status}."
         messages[name] = [text]

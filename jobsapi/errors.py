@@ -69,6 +69,23 @@ class BatchRejected(DomainError):
         self.items = items
 
 
+class LeaseLost(DomainError):
+    """The lease token is not the job's current lease: it expired, or another worker
+    holds the job, or the job's attempt has ended otherwise."""
+
+    def __init__(self, job_id):
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class IdempotencyMismatch(DomainError):
+    """An Idempotency-Key reused with another request body."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+
 class Move(typing.NamedTuple):
     current: str
     target: str
@@ -76,6 +93,12 @@ class Move(typing.NamedTuple):
 
 class Frozen(typing.NamedTuple):
     status: str
+
+
+class Held(typing.NamedTuple):
+    """A status change refused: a worker holds the job under a live lease."""
+
+    until: object  # when the lease lapses
 
 
 class Invalid(typing.NamedTuple):

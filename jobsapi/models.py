@@ -86,9 +86,60 @@ class Job(BaseModel):
     created_at = pw.DateTimeField()
     updated_at = pw.DateTimeField()
     deleted_at = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    max_attempts = pw.IntegerField(default=5)
+    available_at = pw.DateTimeField()
+    cancel_requested = pw.BooleanField(default=False)
 
     class Meta:
         table_name = "jobs"
+
+
+class JobAttempt(BaseModel):
+    """One claim of a job: its worker, its lease and how it ended."""
+
+    job = pw.ForeignKeyField(Job, column_name="job_id", backref="attempt_rows",
+                             on_delete="CASCADE")
+    attempt = pw.IntegerField()
+    worker_id = pw.TextField()
+    user_id = pw.IntegerField()
+    lease_hash = pw.TextField(unique=True)
+    lease_seconds = pw.IntegerField()
+    claimed_at = pw.DateTimeField()
+    lease_expires_at = pw.DateTimeField()
+    ended_at = pw.DateTimeField(null=True)
+    outcome = pw.TextField()
+    reported = pw.TextField(null=True)
+    error = JSONField(null=True)
+
+    class Meta:
+        table_name = "job_attempts"
+
+
+class ApiKey(BaseModel):
+    user = pw.ForeignKeyField(User, column_name="user_id", backref="api_keys")
+    name = pw.TextField()
+    key_hash = pw.TextField(unique=True)
+    created_at = pw.DateTimeField()
+    expires_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_keys"
+
+
+class IdempotencyKey(BaseModel):
+    user_id = pw.IntegerField()
+    key = pw.TextField()
+    request_hash = pw.TextField()
+    status = pw.IntegerField()
+    response = pw.TextField()
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "idempotency_keys"
+        primary_key = pw.CompositeKey("user_id", "key")
 
 
 class Activity(BaseModel):
@@ -106,4 +157,5 @@ class Activity(BaseModel):
         table_name = "activities"
 
 
-MODELS = [User, RefreshToken, LoginFailure, RevokedToken, Job, Activity]
+MODELS = [User, ApiKey, RefreshToken, LoginFailure, RevokedToken, Job, JobAttempt,
+          IdempotencyKey, Activity]

@@ -13,10 +13,10 @@ from .schemas.common import AllowedBy, BatchItems
 
 class WorkJobIdConverter(BaseConverter):
     """A work job id in a path, documented by its pattern; the view answers 400 for a
-    malformed one. `batch` and `summary` are not ids: /jobs/batch and /jobs/summary
-    answer (and list in Allow) their own methods only."""
+    malformed one. `batch`, `summary`, `claim` and `heartbeat` are not ids: their
+    routes answer (and list in Allow) their own methods only."""
 
-    regex = r"(?!(?:batch|summary)$)[^/]+"
+    regex = r"(?!(?:batch|summary|claim|heartbeat)$)[^/]+"
     schema = {"type": "string", "pattern": JOB_ID_PATTERN}
 
 

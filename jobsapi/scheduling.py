@@ -12,7 +12,7 @@ registry = Registry()
 def init_app(app):
     """Give the app a Scheduler on its database with the JOBSAPI_* scheduler settings (no
     thread: jobsapi.serve starts it) in app.extensions["jobsapi.scheduler"]."""
-    from . import tasks  # noqa: F401  (registers the built-in tasks once)
+    from . import tasks, worktasks  # noqa: F401  (register the built-in tasks once)
 
     config, db = app.config, app.extensions["jobsapi.db"]
     scheduler = Scheduler(registry).configure(
@@ -38,6 +38,7 @@ def task_settings(config, database_file):
         "database_file": database_file,
         "backup_dir": config["JOBSAPI_BACKUP_DIR"] or backups.default_directory(database_file),
         "backup_keep": config["JOBSAPI_BACKUP_KEEP"],
+        "retain_finished_days": config["JOBSAPI_RETAIN_FINISHED_DAYS"],
     }
 
 

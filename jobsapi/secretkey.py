@@ -1,5 +1,7 @@
-"""The secret key that signs access tokens, kept beside the database when not configured."""
+"""Secrets: the key that signs access tokens (kept beside the database when not
+configured), and the digest stored in place of a token or an API key."""
 
+import hashlib
 import os
 import secrets
 import tempfile
@@ -26,3 +28,8 @@ def load_secret_key(database_path, create=True):
             os.unlink(temporary)
     with open(path, encoding="ascii") as handle:
         return handle.read().strip()
+
+
+def digest(secret):
+    """The SHA-256 (hex) of a token or key: what is stored instead of the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()

@@ -6,9 +6,9 @@ import json
 
 import peewee as pw
 
-from . import database, dialect
-from .errors import (BatchRejected, Duplicate, Frozen, IllegalChange, Invalid, ItemErrors,
-                     JobNotFound, Missing, Move)
+from . import claims, database, dialect
+from .errors import (BatchRejected, Duplicate, Frozen, Held, IllegalChange, Invalid,
+                     ItemErrors, JobNotFound, Missing, Move)
 from .ids import new_job_id
 from .models import Job
 from .states import CONTENT_EDITABLE_IN, CONTENT_FIELDS, STATUSES, can_move
@@ -46,7 +46,7 @@ def create_jobs(owner, items, now=None):
         raise BatchRejected(invalid)
     now = now or utcnow()
     rows = [dict(item, id=new_job_id(), client=owner.id, status="PENDING", created_at=now,
-                 updated_at=now) for item in items]
+                 updated_at=now, available_at=now) for item in items]
     with database.writing():
         for chunk in _chunks(rows):
             Job.insert_many(chunk).execute()
@@ -80,12 +80,15 @@ def _check_all(job_ids, jobs, check=None):
     return problems
 
 
-def _problems(job, change, admin):
-    """What is wrong with applying `change` to `job`: {field: Move or Frozen}, or None."""
+def _problems(job, change, admin, lease=None):
+    """What is wrong with applying `change` to `job` (held under `lease`, if any):
+    {field: Move, Frozen or Held}, or None."""
     problems = {}
     target = change.get("status", job.status)
     if not can_move(job.status, target, admin):
         problems["status"] = Move(job.status, target)
+    elif lease is not None and target != job.status and not admin:
+        problems["status"] = Held(lease.lease_expires_at)
     if job.status not in CONTENT_EDITABLE_IN:
         for field in CONTENT_FIELDS:
             if field in change and change[field] != getattr(job, field):
@@ -100,12 +103,17 @@ def update_jobs(user, changes, now=None):
     job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
     with database.writing():
         jobs = _fetch(user, job_ids)
-        problems = _check_all(
-            job_ids, jobs, lambda job, index: _problems(job, changes[index - 1], admin))
+        leases = claims.running_attempts(jobs, now)
+        problems = _check_all(job_ids, jobs, lambda job, index: _problems(
+            job, changes[index - 1], admin, leases.get(job.id)))
         if problems:
             raise BatchRejected(problems)
         updated = [_apply(jobs[change["job_id"]], change, now) for change in changes]
         _write_changes(changes, now)
+        for change in changes:  # an admin moved a held job: its lease ends (fenced)
+            lease = leases.get(change["job_id"])
+            if lease is not None and change.get("status", "PROCESSING") != "PROCESSING":
+                claims.end_attempt(lease, "canceled", now)
     return updated
 
 

@@ -34,7 +34,10 @@ class NotScheduled(RuntimeError):
 
 
 def utcnow():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    """Now as naive UTC, to the millisecond: run times are stored as they are shown, so
+    the run logs sort the same in the database as on the page."""
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class Scheduler(Loop, SlotClaims, Runs, Leases):

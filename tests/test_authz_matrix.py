@@ -16,7 +16,7 @@ CALLERS = ("anonymous", "expired", "other-key", "alg-none", "disabled",
            "client-a", "client-b", "admin")
 REJECTED = CALLERS[:5]
 JOB = {"operation": "summarize", "prompts": ["p"], "model": "m", "requestData": {"k": 1}}
-TASK, SETTINGS = "metadata-sync", "settings.update"
+TASK, SETTINGS, WORK = "metadata-sync", "settings.update", "jobs.work"
 MISSING = secrets.token_hex(12)  # a well-formed job id no job has
 
 
@@ -67,6 +67,26 @@ ROUTES = {
     ("POST", "/api/jobs/{job_id}/trigger"): Route(SETTINGS, 200, fixed(f"/api/jobs/{TASK}/trigger")),
     ("GET", "/api/jobs/{job_id}/logs"): Route(SETTINGS, 200, fixed(f"/api/jobs/{TASK}/logs")),
     ("GET", "/api/activities"): Route("activities.read", 200, fixed("/api/activities")),
+    ("GET", "/api/users/{user_id}/api-keys"): Route(
+        "users.manage", 200, lambda w: (f"/api/users/{w.carol.user['id']}/api-keys", None)),
+    ("POST", "/api/users/{user_id}/api-keys"): Route(
+        "users.manage", 201, lambda w: (f"/api/users/{w.carol.user['id']}/api-keys", {"name": "k"})),
+    ("DELETE", "/api/users/{user_id}/api-keys/{key_id}"): Route(
+        "users.manage", 204,
+        lambda w: (f"/api/users/{w.carol.user['id']}/api-keys/{w.api_key()}", None)),
+    ("POST", "/jobs/claim"): Route(
+        WORK, 200, lambda w: ("/jobs/claim", {"workerId": "w", "models": [secrets.token_hex(4)]})),
+    ("POST", "/jobs/heartbeat"): Route(WORK, 200, lambda w: ("/jobs/heartbeat", {"leases": [
+        {"jobId": job_id, "leaseToken": token} for job_id, token in [w.leased()]]})),
+    ("POST", "/jobs/{job_id}/heartbeat"): Route(WORK, 200, lambda w: w.report("heartbeat")),
+    ("POST", "/jobs/{job_id}/complete"): Route(WORK, 200, lambda w: w.report("complete")),
+    ("POST", "/jobs/{job_id}/fail"): Route(WORK, 200, lambda w: w.report(
+        "fail", error={"type": "Timeout", "message": "the model did not answer"})),
+    ("POST", "/jobs/{job_id}/release"): Route(WORK, 200, lambda w: w.report("release")),
+    ("POST", "/jobs/{job_id}/cancel"): Route(
+        "owner", 200, lambda w: (f"/jobs/{w.job()}/cancel", None), 404),
+    ("GET", "/jobs/{job_id}/attempts"): Route(
+        "owner", 200, lambda w: (f"/jobs/{w.job()}/attempts", None), 404),
 }
 
 
@@ -133,11 +153,36 @@ class World:
         self.last_job = response.json()["jobId"]
         return self.last_job
 
+    def leased(self):
+        """A job of client A's, claimed by the admin (who holds jobs.work): (id, token)."""
+        model = secrets.token_hex(4)
+        job_id = self.job_of(model)
+        response = self.admin.post("/jobs/claim", json={"workerId": "authz", "models": [model]})
+        assert response.status_code == 200, response.text
+        return job_id, response.json()["jobs"][0]["lease"]["token"]
+
+    def report(self, what, **fields):
+        job_id, token = self.leased()
+        return f"/jobs/{job_id}/{what}", {"leaseToken": token, **fields}
+
+    def job_of(self, model):
+        response = self.a.post("/jobs", json={**JOB, "model": model})
+        assert response.status_code == 201, response.text
+        return response.json()["jobId"]
+
+    def api_key(self):
+        response = self.admin.post(f"/api/users/{self.carol.user['id']}/api-keys",
+                                   json={"name": "to revoke"})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
     def snapshot(self):
-        """What a rejected request must not change: jobs, users, admin changes to tasks."""
+        """What a rejected request must not change: jobs and their attempts, users and
+        their keys, admin changes to tasks."""
         with sqlite3.connect(f"file:{self.server.database}?mode=ro", uri=True) as conn:
             return [conn.execute(sql).fetchall() for sql in (
                 "SELECT * FROM jobs ORDER BY id", "SELECT * FROM users ORDER BY id",
+                "SELECT * FROM job_attempts ORDER BY id", "SELECT * FROM api_keys ORDER BY id",
                 "SELECT id, schedule, enabled, stopped FROM scheduled_jobs ORDER BY id")]
 
 

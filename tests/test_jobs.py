@@ -12,7 +12,7 @@ from jobsapi import workjobs
 
 FIELDS = {"jobId", "clientId", "status", "operation", "prompts", "model", "temperature",
           "priority", "requestData", "clientReference", "responseData", "processingMetrics",
-          "errorData", "createdAt", "updatedAt"}
+          "errorData", "createdAt", "updatedAt", "attempts", "maxAttempts", "availableAt"}
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 MISSING_ID = "0123456789abcdef01234567"
 MALFORMED_IDS = ["xyz", "0123456789ABCDEF01234567", "0123456789abcdef0123456", "0123456789abcdef012345678"]
@@ -56,20 +56,20 @@ def test_create_returns_the_full_job_response(make_user):
     job = response.json()
     assert set(job) == FIELDS
     assert re.fullmatch(r"[0-9a-f]{24}", job["jobId"])
-    assert {key: job[key] for key in FIELDS - {"jobId", "createdAt", "updatedAt"}} == {
+    assert {key: job[key] for key in FIELDS - {"jobId", "createdAt", "updatedAt", "availableAt"}} == {
         "clientId": alice.user["id"], "status": "PENDING", "operation": "summarize",
         "prompts": ["Hello"], "model": "gpt-test", "temperature": None, "priority": 500,
         "requestData": {"text": "hi"}, "clientReference": None, "responseData": None,
-        "processingMetrics": None, "errorData": None,
+        "processingMetrics": None, "errorData": None, "attempts": 0, "maxAttempts": 5,
     }
     assert TIMESTAMP.fullmatch(job["createdAt"]) and job["createdAt"] == job["updatedAt"]
+    assert job["availableAt"] == job["createdAt"]  # due at once
     created = dt.datetime.strptime(job["createdAt"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert before <= created <= dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     assert get_job(alice, job["jobId"]) == job
 
 
 def test_a_job_reads_back_as_created_and_as_listed(make_user):
-    # The body of GET /jobs/<id> is rendered by the database, the others by the schema.
     alice = make_user()
     text = 'é \u2028 " \\ \n \x01 \U0001f600'
     job = new_job(alice, prompts=["p", text], temperature=0.30000000000000004,

@@ -23,7 +23,9 @@ BUILTIN = {"backup-database": ("Backup Database", "15 1 * * *"),
            "cleanup-orphaned-files": ("Cleanup Orphaned Files", "0 2 * * 0"),
            "metadata-sync": ("Metadata Sync", "0 */6 * * *"),
            "prune-job-logs": ("Prune Job Logs", "45 0 * * *"),
-           "purge-deleted-jobs": ("Purge Deleted Jobs", "30 0 * * *")}
+           "purge-deleted-jobs": ("Purge Deleted Jobs", "30 0 * * *"),
+           "purge-finished-jobs": ("Purge Finished Jobs", "15 0 * * *"),
+           "reap-leases": ("Reap Leases", "* * * * * */15")}
 ROUTES = [("GET", ""), ("PATCH", ""), ("POST", "/start"), ("POST", "/stop"),
           ("POST", "/trigger"), ("GET", "/logs")]
 MILLISECOND = dt.timedelta(milliseconds=1)

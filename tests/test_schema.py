@@ -71,6 +71,11 @@ def test_version_2_database_upgrades_and_keeps_its_rows(tmp_path):
     connection = sqlite3.connect(path)
     connection.executescript((pathlib.Path(__file__).parent / "data" / "schema-v2.sql").read_text())
     connection.execute("INSERT INTO login_failures (username, failed_at) VALUES ('x', '2026-01-01')")
+    connection.execute("INSERT INTO users (id, username, password_hash, role, created_at)"
+                       " VALUES (1, 'u', 'h', 'client', '2026-01-01 00:00:00')")
+    connection.execute("INSERT INTO jobs (id, client_id, operation, prompts, model, request_data,"
+                       " created_at, updated_at) VALUES ('" + "a" * 24 + "', 1, 'op', '[]', 'm',"
+                       " '{}', '2026-01-02 03:04:05', '2026-01-02 03:04:05')")
     connection.commit()
     connection.close()
     db = pw.SqliteDatabase(str(path))
@@ -79,6 +84,9 @@ def test_version_2_database_upgrades_and_keeps_its_rows(tmp_path):
         assert db.execute_sql("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION
         assert db.execute_sql("SELECT username, address FROM login_failures").fetchall() == [
             ("x", None)]
+        # A job from before the workers: due since it was created, no attempt made yet.
+        assert db.execute_sql("SELECT available_at, attempts, max_attempts, cancel_requested"
+                              " FROM jobs").fetchall() == [("2026-01-02 03:04:05", 0, 5, 0)]
     upgraded = sqlite3.connect(path)
     fresh = sqlite3.connect(tmp_path / "fresh.db")
     fresh.executescript(database.SCHEMA_PATH.read_text())

@@ -50,7 +50,7 @@ def token(user, family, created, expires, revoked=None):
 def work_job(user, deleted_at, now):
     return Job.create(id=new_job_id(), client=user, operation="summarize", prompts=["hi"],
                       model="gpt-test", request_data={}, created_at=now - 60 * DAY,
-                      updated_at=now, deleted_at=deleted_at).id
+                      updated_at=now, available_at=now, deleted_at=deleted_at).id
 
 
 def runs(job_id, count, started):
@@ -114,7 +114,8 @@ def test_prune_deletes_old_logs_but_keeps_the_last_100_per_job(admin_user):
     counts = {job: JobRun.select().where(JobRun.job == job).count() for job in (spec.id for spec in tasks.registry)}
     assert counts == {"cleanup-expired-tokens": 100, "metadata-sync": 0,
                       "purge-deleted-jobs": 130, "prune-job-logs": 5,
-                      "backup-database": 0, "cleanup-orphaned-files": 0}
+                      "backup-database": 0, "cleanup-orphaned-files": 0,
+                      "reap-leases": 0, "purge-finished-jobs": 0}
 
 
 def test_retention_periods_come_from_the_configuration(tmp_path):

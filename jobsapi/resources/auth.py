@@ -1,11 +1,12 @@
 """Login, token refresh, logout and the current user (/api/auth)."""
 
 from flask import request
-from flask_jwt_extended import current_user, decode_token
+from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from .. import accounts, activity
+from ..auth import current_user
 from ..errors import Unauthorized
 from ..rest import Blueprint, View
 from ..schemas.accounts import LoginSchema, RefreshTokenSchema, TokenPairSchema, UserSchema
@@ -82,4 +83,4 @@ class Me(View):
     @blp.response(200, UserSchema)
     def get(self):
         """The current user"""
-        return current_user
+        return current_user()

@@ -1,8 +1,8 @@
 """Scheduled jobs admin API (/api/jobs, permission settings.update)."""
 
-from flask_jwt_extended import current_user
 
 from .. import activity, scheduled
+from ..auth import current_user
 from ..rest import Blueprint, View
 from ..scheduling import current_scheduler
 from ..schemas.scheduled import (
@@ -23,7 +23,7 @@ PERMISSION = "settings.update"
 
 
 def _audit(action, job_id, details=None):
-    activity.record(action, user=current_user, resource="job", resource_id=job_id, details=details)
+    activity.record(action, user=current_user(), resource="job", resource_id=job_id, details=details)
 
 
 @blp.route("")
@@ -101,7 +101,7 @@ class TriggerJob(View):
     def post(self, job_id):
         """Run the job now (its schedule is unchanged)"""
         with scheduled.engine_errors():
-            run = current_scheduler().trigger(scheduled.checked_id(job_id), f"user:{current_user.id}")
+            run = current_scheduler().trigger(scheduled.checked_id(job_id), f"user:{current_user().id}")
         _audit("jobs.trigger", job_id, {"runId": run.id})
         return {"success": True, "message": "Job triggered successfully", "runId": run.id}
 

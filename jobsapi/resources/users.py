@@ -1,8 +1,7 @@
 """User management (/api/users, permission users.manage)."""
 
-from flask_jwt_extended import current_user
-
 from .. import accounts, activity
+from ..auth import current_user
 from ..errors import NotFound
 from ..models import User
 from ..rest import Blueprint, View
@@ -11,7 +10,12 @@ from ..schemas.accounts import UserCreateSchema, UserSchema, UserUpdateSchema
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")
 
 
-def _user_or_404(user_id):
+# Ids are positive SQLite integers: a number outside them names no user (404).
+USER_ID = f"int(min=1, max={2**63 - 1})"
+
+
+def user_or_404(user_id):
+    """The user by id, or 404."""
     user = User.get_or_none(User.id == user_id)
     if user is None:
         raise NotFound(f"User not found: {user_id}")
@@ -33,21 +37,20 @@ class Users(View):
     def post(self, body):
         """Create a user"""
         user = accounts.create_user(**body)
-        activity.record("users.create", user=current_user, resource="user", resource_id=user.id,
+        activity.record("users.create", user=current_user(), resource="user", resource_id=user.id,
                         details={"username": user.username, "role": user.role,
                                  "permissions": user.permissions})
         return user
 
 
-# Ids are positive SQLite integers: a number outside them names no user (404).
-@blp.route(f"/<int(min=1, max={2**63 - 1}):user_id>")
+@blp.route(f"/<{USER_ID}:user_id>")
 class UserById(View):
     @blp.login_required("users.manage")
     @blp.response(200, UserSchema)
     @blp.errors(404)
     def get(self, user_id):
         """Get a user"""
-        return _user_or_404(user_id)
+        return user_or_404(user_id)
 
     @blp.login_required("users.manage")
     @blp.arguments(UserUpdateSchema)
@@ -55,10 +58,10 @@ class UserById(View):
     @blp.errors(404)
     def patch(self, changes, user_id):
         """Change a user's role, permissions, disabled flag or password"""
-        user = accounts.update_user(_user_or_404(user_id), changes)
+        user = accounts.update_user(user_or_404(user_id), changes)
         details = {key: value for key, value in changes.items() if key != "password"}
         if "password" in changes:
             details["passwordChanged"] = True
-        activity.record("users.update", user=current_user, resource="user", resource_id=user.id,
+        activity.record("users.update", user=current_user(), resource="user", resource_id=user.id,
                         details=details)
         return user

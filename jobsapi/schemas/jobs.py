@@ -60,6 +60,21 @@ class JobCreateSchema(StrictSchema):
     priority = _priority(load_default=500)
     request_data = _object(data_key="requestData", required=True)
     client_reference = _object(data_key="clientReference", allow_none=True, load_default=None)
+    max_attempts = ma.fields.Integer(
+        data_key="maxAttempts", strict=True, validate=validate.Range(1, 100),
+        load_default=lambda: current_app.config["JOBSAPI_MAX_ATTEMPTS"],
+        metadata={"description": "How many claims may end without success before the job "
+                                 "ends ERROR_PROCESSING (default JOBSAPI_MAX_ATTEMPTS)"},
+    )
+
+
+class IdempotencyArgs(ma.Schema):
+    """The Idempotency-Key header of a create."""
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key", validate=validate.Length(min=1, max=255),
+        metadata={"description": "The same key and body within 24 hours answers the first "
+                                 "response again and creates nothing; another body is 409"})
 
 
 class JobUpdateSchema(StrictSchema):
@@ -189,6 +204,12 @@ class JobSchema(ma.Schema):
     errorData = ma.fields.Dict(attribute="error_data", required=True, allow_none=True)
     createdAt = UTCDateTime(attribute="created_at", required=True)
     updatedAt = UTCDateTime(attribute="updated_at", required=True)
+    attempts = ma.fields.Integer(
+        required=True, metadata={"description": "Claims that counted so far"})
+    maxAttempts = ma.fields.Integer(attribute="max_attempts", required=True)
+    availableAt = UTCDateTime(
+        attribute="available_at", required=True,
+        metadata={"description": "When a PENDING job may be claimed (later after a retry)"})
 
 
 class JobSummarySchema(ma.Schema):

@@ -1,0 +1,103 @@
+"""Handing work jobs to workers: claims with a lease each, and taking back lapsed leases.
+
+A claim moves due PENDING jobs to PROCESSING and records an attempt holding the lease;
+the partial unique index on running attempts keeps a job with one holder whatever the
+code does. A lease that lapses returns its job (the attempt counted), or ends it
+ERROR_PROCESSING after its last attempt, or CANCELED when a cancel was asked."""
+
+import datetime as dt
+import secrets
+import typing
+
+from . import database
+from .models import Job, JobAttempt
+from .secretkey import digest
+from .timeutil import utcnow
+
+
+class Claimed(typing.NamedTuple):
+    job: Job
+    attempt: int
+    token: str  # the lease token, shown to the worker once
+    expires_at: dt.datetime
+
+
+def due(now):
+    """The condition of a job a claim may take."""
+    return ((Job.status == "PENDING") & Job.deleted_at.is_null() & (Job.available_at <= now))
+
+
+def claim(user, worker_id, limit=1, models=None, operations=None, lease_seconds=60, now=None):
+    """Hand up to `limit` due jobs to the worker, lowest priority first and oldest first
+    within a priority, each under a new lease; a list of Claimed in that order."""
+    now = now or utcnow()
+    expires = now + dt.timedelta(seconds=lease_seconds)
+    with database.writing():
+        reap(now)
+        query = Job.select().where(due(now))
+        if models:
+            query = query.where(Job.model.in_(models))
+        if operations:
+            query = query.where(Job.operation.in_(operations))
+        jobs = list(query.order_by(Job.priority, Job.id).limit(limit))
+        if not jobs:
+            return []
+        Job.update(status="PROCESSING", attempts=Job.attempts + 1, updated_at=now).where(
+            Job.id.in_([job.id for job in jobs]) & (Job.status == "PENDING")).execute()
+        claimed, rows = [], []
+        for job in jobs:
+            job.status, job.attempts, job.updated_at = "PROCESSING", job.attempts + 1, now
+            token = secrets.token_urlsafe(32)
+            rows.append(dict(job=job.id, attempt=job.attempts, worker_id=worker_id,
+                             user_id=user.id, lease_hash=digest(token),
+                             lease_seconds=lease_seconds, claimed_at=now,
+                             lease_expires_at=expires, outcome="running"))
+            claimed.append(Claimed(job, job.attempts, token, expires))
+        JobAttempt.insert_many(rows).execute()
+    return claimed
+
+
+def reap(now=None):
+    """End every lapsed lease and settle its job; return how many ended."""
+    now = now or utcnow()
+    with database.writing():
+        lapsed = list(JobAttempt.select().where(
+            (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at <= now)))
+        for attempt in lapsed:
+            end_attempt(attempt, "lease_expired", now)
+            job = Job.get_by_id(attempt.job_id)
+            if job.cancel_requested:
+                settle(job, now, status="CANCELED")
+            elif job.attempts >= job.max_attempts:
+                settle(job, now, status="ERROR_PROCESSING", error_data={
+                    "type": "lease_expired",
+                    "message": f"The worker's lease lapsed on the last of {job.max_attempts} "
+                               "attempts.",
+                    "retryable": False})
+            else:
+                settle(job, now, status="PENDING", available_at=now)
+    return len(lapsed)
+
+
+def end_attempt(attempt, outcome, now, reported=None, error=None):
+    """Close a running attempt with its outcome."""
+    JobAttempt.update(outcome=outcome, ended_at=now, reported=reported, error=error).where(
+        (JobAttempt.id == attempt.id) & (JobAttempt.outcome == "running")).execute()
+    attempt.outcome, attempt.ended_at, attempt.reported = outcome, now, reported
+
+
+def settle(job, now, **changes):
+    """Write `changes` to a job (and onto `job`): its status and what goes with it."""
+    changes.setdefault("cancel_requested", False)
+    Job.update(updated_at=now, **changes).where(Job.id == job.id).execute()
+    for name, value in {**changes, "updated_at": now}.items():
+        setattr(job, name, value)
+    return job
+
+
+def running_attempts(job_ids, now):
+    """The live running attempts of these jobs, by job id."""
+    rows = JobAttempt.select().where(
+        JobAttempt.job.in_(list(job_ids)) & (JobAttempt.outcome == "running")
+        & (JobAttempt.lease_expires_at > now))
+    return {attempt.job_id: attempt for attempt in rows}

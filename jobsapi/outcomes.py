@@ -1,0 +1,139 @@
+"""What a worker reports about a job it holds, fenced by its lease token: heartbeat,
+complete, fail, release; and a client's cancel, and the attempts of a job.
+
+A token that is not the job's live lease gets LeaseLost (409), nothing changed. The
+same report sent again with the same token answers with the job as it is, recorded
+once."""
+
+import datetime as dt
+import random
+
+from . import database
+from .claims import end_attempt, running_attempts, settle
+from .errors import IllegalChange, JobNotFound, LeaseLost, Move
+
+__all__ = ["LeaseLost", "attempts", "backoff", "cancel", "complete", "fail", "heartbeat",
+           "release"]
+from .models import Job, JobAttempt
+from .secretkey import digest
+from .timeutil import utcnow
+from .workjobs import visible_jobs
+
+
+def _lease(job_id, token, now, report=None):
+    """The running attempt `token` holds on the job, or None when `report` already ended
+    it (a repeated report); LeaseLost otherwise."""
+    attempt = JobAttempt.get_or_none(
+        (JobAttempt.lease_hash == digest(token)) & (JobAttempt.job == job_id))
+    if attempt is None:
+        raise LeaseLost(job_id)
+    if attempt.outcome == "running":
+        if attempt.lease_expires_at > now:
+            return attempt  # else lapsed: the reaper gives the job back
+    elif report is not None and attempt.reported == report:
+        return None
+    raise LeaseLost(job_id)
+
+
+def heartbeat(leases, lease_seconds=None, now=None):
+    """Renew leases [(job_id, token)]: per lease, (job_id, expires_at or None when it is
+    not the job's live lease, cancel_requested)."""
+    now = now or utcnow()
+    renewed = []
+    with database.writing():
+        for job_id, token in leases:
+            try:
+                attempt = _lease(job_id, token, now)
+            except LeaseLost:
+                renewed.append((job_id, None, None))
+                continue
+            expires = now + dt.timedelta(seconds=lease_seconds or attempt.lease_seconds)
+            JobAttempt.update(lease_expires_at=expires).where(
+                JobAttempt.id == attempt.id).execute()
+            cancel = Job.select(Job.cancel_requested).where(Job.id == job_id).scalar()
+            renewed.append((job_id, expires, bool(cancel)))
+    return renewed
+
+
+def complete(job_id, token, response_data=None, processing_metrics=None, now=None):
+    """The work is done: PROCESSED with its results (CANCELED if a cancel was asked)."""
+    now = now or utcnow()
+    with database.writing():
+        attempt = _lease(job_id, token, now, "complete")
+        job = Job.get_by_id(job_id)
+        if attempt is None:
+            return job
+        results = dict(response_data=response_data, processing_metrics=processing_metrics)
+        if job.cancel_requested:
+            end_attempt(attempt, "canceled", now, "complete")
+            return settle(job, now, status="CANCELED", **results)
+        end_attempt(attempt, "processed", now, "complete")
+        return settle(job, now, status="PROCESSED", **results)
+
+
+def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0):
+    """The attempt failed: back to PENDING after a back-off while attempts remain and the
+    error is retryable, else ERROR_PROCESSING with the error (CANCELED if asked)."""
+    now = now or utcnow()
+    with database.writing():
+        attempt = _lease(job_id, token, now, "fail")
+        job = Job.get_by_id(job_id)
+        if attempt is None:
+            return job
+        if job.cancel_requested:
+            end_attempt(attempt, "canceled", now, "fail", error)
+            return settle(job, now, status="CANCELED")
+        if error.get("retryable", True) and job.attempts < job.max_attempts:
+            delay = retry_after if retry_after is not None else backoff(job.attempts, base, cap)
+            end_attempt(attempt, "retrying", now, "fail", error)
+            return settle(job, now, status="PENDING",
+                          available_at=now + dt.timedelta(seconds=delay))
+        end_attempt(attempt, "failed", now, "fail", error)
+        return settle(job, now, status="ERROR_PROCESSING", error_data=error)
+
+
+def backoff(attempt, base, cap):
+    """Seconds before retry `attempt` + 1: exponential, capped, half of it jittered."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def release(job_id, token, now=None):
+    """The worker gives the job back unworked (say, shutting down): PENDING and due now,
+    the attempt not counted (CANCELED if a cancel was asked)."""
+    now = now or utcnow()
+    with database.writing():
+        attempt = _lease(job_id, token, now, "release")
+        job = Job.get_by_id(job_id)
+        if attempt is None:
+            return job
+        if job.cancel_requested:
+            end_attempt(attempt, "canceled", now, "release")
+            return settle(job, now, status="CANCELED")
+        end_attempt(attempt, "released", now, "release")
+        return settle(job, now, status="PENDING", available_at=now,
+                      attempts=max(job.attempts - 1, 0))
+
+
+def cancel(user, job_id, now=None):
+    """Cancel a job the user sees: a PENDING one at once; a held one when its worker
+    next reports or its lease lapses (the heartbeat tells the worker)."""
+    now = now or utcnow()
+    with database.writing():
+        job = visible_jobs(user).where(Job.id == job_id).get_or_none()
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.status == "PENDING" or (
+                job.status == "PROCESSING" and job_id not in running_attempts([job_id], now)):
+            return settle(job, now, status="CANCELED")
+        if job.status == "PROCESSING":
+            return settle(job, now, cancel_requested=True)
+        raise IllegalChange(job_id, {"status": Move(job.status, "CANCELED")})
+
+
+def attempts(user, job_id, any_job=False):
+    """The attempts of a job the user sees (or of any job, for workers), in order."""
+    jobs = Job.select().where(Job.deleted_at.is_null()) if any_job else visible_jobs(user)
+    if not jobs.where(Job.id == job_id).exists():
+        raise JobNotFound(job_id)
+    return list(JobAttempt.select().where(JobAttempt.job == job_id).order_by(JobAttempt.id))
