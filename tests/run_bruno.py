@@ -5,10 +5,11 @@ Usage, from the repository top (after `npm ci` has installed the pinned bru CLI)
     .venv/bin/python tests/run_bruno.py [extra `bru run` arguments, e.g. --bail]
 
 It makes a temporary directory with a fresh database, creates the two client
-users the collection logs in as, starts `app.py` on a free port of 127.0.0.1,
-waits for GET /health, runs `bru run --env local` inside bruno/ with the URL and
-passwords of this server, stops the server and finally checks that the run left
-no live job in the database. The exit code is bru's, or 1 when the server did not
+users the collection logs in as and a worker user (permission jobs.work) with an
+API key, starts `app.py` on a free port of 127.0.0.1, waits for GET /health, runs
+`bru run --env local` inside bruno/ with the URL, passwords and worker API key of
+this server, stops the server and finally checks that the run left no live job
+in the database. The exit code is bru's, or 1 when the server did not
 come up or jobs were left behind. Standard library only.
 """
 
@@ -30,6 +31,7 @@ BRU = os.path.join(ROOT, "node_modules", ".bin", "bru")
 HEALTH_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLIENTS = ("client1", "client2")
+WORKER = "worker1"
 
 
 def log(message):
@@ -53,17 +55,36 @@ def print_file(path, title):
     print(f"----- end of {title} -----", flush=True)
 
 
-def create_user(env, username, password):
+def flask_command(*args):
+    return [os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "app", *args]
+
+
+def create_user(env, username, password, permissions=()):
     """Create a client user with the service's own CLI (this also creates the database)."""
-    flask = os.path.join(os.path.dirname(sys.executable), "flask")
-    command = [flask, "--app", "app", "users", "create", username, "--role", "client", "--password", password]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    command = flask_command("users", "create", username, "--role", "client")
+    for permission in permissions:
+        command += ["--permission", permission]
+    result = subprocess.run([*command, "--password", password], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
     if result.returncode != 0:
-        log(f"creating user {username} failed (exit {result.returncode}): {' '.join(command[:6])} ...")
+        log(f"creating user {username} failed (exit {result.returncode}): {' '.join(command[3:])} ...")
         sys.stdout.write(result.stdout)
         sys.stdout.write(result.stderr)
         return False
     return True
+
+
+def create_api_key(env, username):
+    """Make an API key for `username` with the CLI; the key (its stdout), or None."""
+    command = flask_command("users", "api-key", "create", username, "--name", "bruno")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    key = result.stdout.strip()
+    if result.returncode != 0 or not key.startswith("jak_") or "\n" in key:
+        log(f"creating an API key for {username} failed (exit {result.returncode}): "
+            f"{' '.join(command[3:])}")
+        sys.stdout.write(result.stderr)
+        return None
+    return key
 
 
 def wait_for_health(server, url, server_log):
@@ -127,6 +148,7 @@ def main(extra_args):
             "admin": secrets.token_urlsafe(18),
             "client1": secrets.token_urlsafe(18),
             "client2": secrets.token_urlsafe(18),
+            WORKER: secrets.token_urlsafe(18),
         }
         env = dict(os.environ)
         env.update(
@@ -141,6 +163,11 @@ def main(extra_args):
         for username in CLIENTS:
             if not create_user(env, username, passwords[username]):
                 return 1
+        if not create_user(env, WORKER, passwords[WORKER], permissions=("jobs.work",)):
+            return 1
+        worker_key = create_api_key(env, WORKER)
+        if worker_key is None:
+            return 1
 
         log(f"starting the server on {base_url} with database {database}")
         with open(server_log, "wb") as log_handle:
@@ -164,10 +191,11 @@ def main(extra_args):
                 "--env-var", f"clientPassword={passwords['client1']}",
                 "--env-var", "client2Username=client2",
                 "--env-var", f"client2Password={passwords['client2']}",
+                "--env-var", f"workerApiKey={worker_key}",
                 *extra_args,
             ]
             log(f"running bru {' '.join(['run', '--env', 'local', '--env-var', f'baseUrl={base_url}', *extra_args])}"
-                " (passwords passed as --env-var)")
+                " (passwords and the worker API key passed as --env-var)")
             bru_code = subprocess.run(command, cwd=COLLECTION, stdin=subprocess.DEVNULL).returncode
         finally:
             stop_server(server)
