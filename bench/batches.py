@@ -17,7 +17,8 @@ from . import common, loadgen, payloads
 from .profile import Phase
 
 INSERT_COLUMNS = ("id", "client_id", "status", "operation", "prompts", "model", "temperature",
-                  "priority", "request_data", "client_reference", "created_at", "updated_at")
+                  "priority", "request_data", "client_reference", "created_at", "updated_at",
+                  "available_at", "max_attempts")
 INSERT = (f"INSERT INTO jobs ({', '.join(INSERT_COLUMNS)}) "
           f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))})")
 UPDATE = "UPDATE jobs SET status = ?, priority = ?, updated_at = ? WHERE id = ?"
@@ -63,7 +64,8 @@ class Floor:
         rows = [
             (self.new_id(), self.client_id, "PENDING", job["operation"], _compact(job["prompts"]),
              job["model"], job.get("temperature"), job.get("priority", 500),
-             _compact(job["requestData"]), _compact(job.get("clientReference")), stamp, stamp)
+             _compact(job["requestData"]), _compact(job.get("clientReference")), stamp, stamp,
+             stamp, job.get("maxAttempts", 5))
             for job in jobs
         ]
         self._write(INSERT, rows)

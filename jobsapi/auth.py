@@ -1,15 +1,18 @@
-"""Access tokens (flask-jwt-extended), the current user and permission checks."""
+"""Access tokens (made and decoded by flask-jwt-extended) and API keys, the current user,
+and permission checks."""
 
 import functools
 from datetime import timedelta
 
-from flask import g, jsonify, request
-from flask_jwt_extended import JWTManager, get_current_user, verify_jwt_in_request
+from flask import g, request
+from flask_jwt_extended import JWTManager, decode_token
+from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import abort
+from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
 from . import apikeys, caches
 from .database import is_present as database_is_present
-from .errors import Unauthorized, error_body
+from .errors import Unauthorized
 from .models import RevokedToken, User
 from .secretkey import load_secret_key
 
@@ -61,16 +64,53 @@ def is_admin(user):
 
 def verify_token():
     """Verify the request's bearer credential, an access token or an API key, and load
-    its user (current_user()); 401 when either fails."""
+    its user (current_user()); Unauthorized (401) when either fails."""
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and apikeys.is_api_key(credential.strip()):
-        user = apikeys.user_for_key(credential.strip())
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthorized("Missing access token (Authorization: Bearer <token>).")
+    if apikeys.is_api_key(credential):
+        user = apikeys.user_for_key(credential)
         if user is None:
             raise Unauthorized("Invalid, expired or revoked API key.")
     else:
-        verify_jwt_in_request()
-        user = get_current_user()
+        user = token_user(token_claims(credential))
     g.jobsapi_user = user
+
+
+def token_claims(token):
+    """The claims of a valid, unrevoked access token; Unauthorized otherwise. A verified
+    token's claims are kept until it expires: decoding is most of a token check."""
+    cache = caches.auth_cache()
+    claims = cache.claims(token)
+    if claims is None:
+        try:
+            claims = decode_token(token)
+        except ExpiredSignatureError:
+            raise Unauthorized("The access token has expired.") from None
+        except (PyJWTError, JWTExtendedException):
+            raise Unauthorized("Invalid access token.") from None
+        if claims.get("type") != "access" or "jti" not in claims:
+            raise Unauthorized("Invalid access token.")
+        cache.note_claims(token, claims)
+    jti = claims["jti"]
+    if cache.is_revoked(jti, lambda: RevokedToken.select().where(
+            RevokedToken.jti == jti).exists()):
+        raise Unauthorized("The access token has been revoked.")
+    return claims
+
+
+def token_user(claims):
+    """The active user a token's claims name; Unauthorized when there is none."""
+    try:
+        user_id = int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        user_id = None
+    user = None if user_id is None else caches.auth_cache().user(User, user_id, lambda: (
+        User.get_or_none((User.id == user_id) & (User.disabled == False))))  # noqa: E712
+    if user is None:
+        raise Unauthorized("The token's user is unknown or disabled.")
+    return user
 
 
 def current_user():
@@ -92,64 +132,3 @@ def login_required(permission=None):
         return wrapper
 
     return decorator
-
-
-def _unauthorized(message):
-    response = jsonify(error_body(401, message))
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-@jwt.user_lookup_loader
-def load_user(_header, payload):
-    """The token's user, or None (then 401) when it no longer exists or is disabled."""
-    try:
-        user_id = int(payload["sub"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return caches.auth_cache().user(User, user_id, lambda: User.get_or_none(
-        (User.id == user_id) & (User.disabled == False)))  # noqa: E712 (SQL, not Python)
-
-
-@jwt.token_in_blocklist_loader
-def token_revoked(_header, payload):
-    """Whether the access token was revoked (by logout) before it expired."""
-    jti = payload.get("jti")
-    return jti is not None and caches.auth_cache().is_revoked(
-        jti, lambda: RevokedToken.select().where(RevokedToken.jti == jti).exists())
-
-
-@jwt.user_lookup_error_loader
-def user_lookup_error(_header, _payload):
-    return _unauthorized("The token's user is unknown or disabled.")
-
-
-@jwt.unauthorized_loader
-def missing_token(_reason):
-    return _unauthorized("Missing access token (Authorization: Bearer <token>).")
-
-
-@jwt.invalid_token_loader
-def invalid_token(_reason):
-    return _unauthorized("Invalid access token.")
-
-
-@jwt.expired_token_loader
-def expired_token(_header, _payload):
-    return _unauthorized("The access token has expired.")
-
-
-@jwt.revoked_token_loader
-def revoked_token(_header, _payload):
-    return _unauthorized("The access token has been revoked.")
-
-
-@jwt.token_verification_failed_loader
-def failed_token(_header, _payload):
-    return _unauthorized("Invalid access token.")
-
-
-@jwt.needs_fresh_token_loader
-def stale_token(_header, _payload):
-    return _unauthorized("A fresh access token is required.")

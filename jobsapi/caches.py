@@ -1,5 +1,5 @@
-"""What most requests look up, kept a moment per app: the token's user, and whether the
-token was revoked. A change made in this process is seen at once (the cache is told);
+"""What most requests look up, kept a moment per app: the token's claims and user, and
+whether the token was revoked. A change made in this process is seen at once (the cache is told);
 one made by another process on the database (the CLI, a second server) within `ttl`."""
 
 import collections
@@ -42,13 +42,14 @@ class ExpiringCache:
 
 class AuthCache:
     """Users by id, API keys by digest and revoked token ids, for `ttl` seconds (0: not
-    kept)."""
+    kept); verified access tokens' claims until the tokens expire."""
 
     def __init__(self, ttl):
         self.ttl = ttl
         self._users = ExpiringCache()
         self._keys = ExpiringCache()
         self._revoked = ExpiringCache()
+        self._claims = ExpiringCache(time.time)
 
     def user(self, model, user_id, load):
         """The user `load()` finds (or None), from the cache when it is there; a fresh
@@ -63,6 +64,13 @@ class AuthCache:
 
     def forget_user(self, user_id):
         self._users.forget(user_id)
+
+    def claims(self, token):
+        """The claims of an access token verified before, until it expires."""
+        return self._claims.get(token)
+
+    def note_claims(self, token, claims):
+        self._claims.put(token, claims, claims["exp"] - time.time())
 
     def api_key(self, hashed, load):
         """What `load()` says of the key with this digest (None: no live key)."""

@@ -108,7 +108,7 @@ class Api(flask_smorest.Api):
 
 
 def service_error(error):
-    headers = {}
+    headers = {"WWW-Authenticate": "Bearer"} if error.code == 401 else {}
     if getattr(error, "retry_after", None):
         headers["Retry-After"] = str(error.retry_after)
     return error_body(error.code, error.message, error.errors), error.code, headers

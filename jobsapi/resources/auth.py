@@ -1,12 +1,9 @@
 """Login, token refresh, logout and the current user (/api/auth)."""
 
 from flask import request
-from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt.exceptions import PyJWTError
 
 from .. import accounts, activity
-from ..auth import current_user
+from ..auth import current_user, token_claims
 from ..errors import Unauthorized
 from ..rest import Blueprint, View
 from ..schemas.accounts import LoginSchema, RefreshTokenSchema, TokenPairSchema, UserSchema
@@ -53,10 +50,9 @@ def _bearer_claims():
     if scheme.lower() != "bearer" or not token.strip():
         return None
     try:
-        claims = decode_token(token.strip())
-    except (PyJWTError, JWTExtendedException):
+        return token_claims(token.strip())
+    except Unauthorized:
         return None
-    return claims if claims.get("type") == "access" and "jti" in claims else None
 
 
 @blp.route("/logout")
