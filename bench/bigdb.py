@@ -29,7 +29,8 @@ OPERATIONS = ("summarize", "classify", "extract", "translate")
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "llama-3.1-70b")
 COLUMNS = ("id", "client_id", "status", "operation", "prompts", "model", "temperature",
            "priority", "request_data", "client_reference", "response_data",
-           "processing_metrics", "error_data", "created_at", "updated_at", "deleted_at")
+           "processing_metrics", "error_data", "created_at", "updated_at", "deleted_at",
+           "available_at", "attempts")
 
 
 def cached(jobs):
@@ -119,4 +120,6 @@ def _row(index, jobs, start, process_random, owner, status, rng):
         created_at,
         updated_at,
         updated_at if deleted else None,
+        created_at,  # available_at: due since it was made
+        1 if started else 0,  # attempts
     )
