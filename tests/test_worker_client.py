@@ -266,8 +266,8 @@ def test_the_worker_waits_out_a_server_outage(tmp_path, start_worker, model):
     assert "Traceback" not in log
 
 
-def test_the_docs_show_the_example_handler_as_it_is():
-    docs = (ROOT / "docs" / "running-workers.md").read_text()
+def test_the_readme_shows_the_example_handler_as_it_is():
+    docs = (ROOT / "README.md").read_text()
     example = (ROOT / "examples" / "worker_handler.py").read_text()
     code = example[example.index("from jobsapi.worker"):]
     assert f"```python\n{code}```\n" in docs
