@@ -9,7 +9,7 @@ import datetime as dt
 import secrets
 import typing
 
-from . import database
+from . import database, signals
 from .models import Job, JobAttempt
 from .secretkey import digest
 from .timeutil import utcnow
@@ -54,6 +54,7 @@ def claim(user, worker_id, limit=1, models=None, operations=None, lease_seconds=
                              lease_expires_at=expires, outcome="running"))
             claimed.append(Claimed(job, job.attempts, token, expires))
         JobAttempt.insert_many(rows).execute()
+    signals.jobs_claimed.send(user, claimed=claimed, worker_id=worker_id)
     return claimed
 
 
@@ -67,31 +68,36 @@ def reap(now=None):
             end_attempt(attempt, "lease_expired", now)
             job = Job.get_by_id(attempt.job_id)
             if job.cancel_requested:
-                settle(job, now, status="CANCELED")
+                settle(job, now, attempt, status="CANCELED")
             elif job.attempts >= job.max_attempts:
-                settle(job, now, status="ERROR_PROCESSING", error_data={
+                settle(job, now, attempt, status="ERROR_PROCESSING", error_data={
                     "type": "lease_expired",
                     "message": f"The worker's lease lapsed on the last of {job.max_attempts} "
                                "attempts.",
                     "retryable": False})
             else:
-                settle(job, now, status="PENDING", available_at=now)
+                settle(job, now, attempt, status="PENDING", available_at=now)
     return len(lapsed)
 
 
 def end_attempt(attempt, outcome, now, reported=None, error=None):
-    """Close a running attempt with its outcome."""
+    """Close a running attempt with its outcome (announced once the job is settled:
+    see settle)."""
     JobAttempt.update(outcome=outcome, ended_at=now, reported=reported, error=error).where(
         (JobAttempt.id == attempt.id) & (JobAttempt.outcome == "running")).execute()
     attempt.outcome, attempt.ended_at, attempt.reported = outcome, now, reported
+    attempt.error = error
 
 
-def settle(job, now, **changes):
-    """Write `changes` to a job (and onto `job`): its status and what goes with it."""
+def settle(job, now, ended=None, **changes):
+    """Write `changes` to a job (and onto `job`): its status and what goes with it; then
+    announce the `ended` attempt, if one ended."""
     changes.setdefault("cancel_requested", False)
     Job.update(updated_at=now, **changes).where(Job.id == job.id).execute()
     for name, value in {**changes, "updated_at": now}.items():
         setattr(job, name, value)
+    if ended is not None:
+        signals.attempt_ended.send(job, outcome=ended.outcome, attempt=ended)
     return job
 
 

@@ -66,9 +66,9 @@ def complete(job_id, token, response_data=None, processing_metrics=None, now=Non
         results = dict(response_data=response_data, processing_metrics=processing_metrics)
         if job.cancel_requested:
             end_attempt(attempt, "canceled", now, "complete")
-            return settle(job, now, status="CANCELED", **results)
+            return settle(job, now, attempt, status="CANCELED", **results)
         end_attempt(attempt, "processed", now, "complete")
-        return settle(job, now, status="PROCESSED", **results)
+        return settle(job, now, attempt, status="PROCESSED", **results)
 
 
 def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0):
@@ -82,14 +82,14 @@ def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0)
             return job
         if job.cancel_requested:
             end_attempt(attempt, "canceled", now, "fail", error)
-            return settle(job, now, status="CANCELED")
+            return settle(job, now, attempt, status="CANCELED")
         if error.get("retryable", True) and job.attempts < job.max_attempts:
             delay = retry_after if retry_after is not None else backoff(job.attempts, base, cap)
             end_attempt(attempt, "retrying", now, "fail", error)
-            return settle(job, now, status="PENDING",
+            return settle(job, now, attempt, status="PENDING",
                           available_at=now + dt.timedelta(seconds=delay))
         end_attempt(attempt, "failed", now, "fail", error)
-        return settle(job, now, status="ERROR_PROCESSING", error_data=error)
+        return settle(job, now, attempt, status="ERROR_PROCESSING", error_data=error)
 
 
 def backoff(attempt, base, cap):
@@ -109,9 +109,9 @@ def release(job_id, token, now=None):
             return job
         if job.cancel_requested:
             end_attempt(attempt, "canceled", now, "release")
-            return settle(job, now, status="CANCELED")
+            return settle(job, now, attempt, status="CANCELED")
         end_attempt(attempt, "released", now, "release")
-        return settle(job, now, status="PENDING", available_at=now,
+        return settle(job, now, attempt, status="PENDING", available_at=now,
                       attempts=max(job.attempts - 1, 0))
 
 

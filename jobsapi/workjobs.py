@@ -6,7 +6,7 @@ import json
 
 import peewee as pw
 
-from . import claims, database, dialect
+from . import claims, database, dialect, signals
 from .errors import (BatchRejected, Duplicate, Frozen, Held, IllegalChange, Invalid,
                      ItemErrors, JobNotFound, Missing, Move)
 from .ids import new_job_id
@@ -114,6 +114,8 @@ def update_jobs(user, changes, now=None):
             lease = leases.get(change["job_id"])
             if lease is not None and change.get("status", "PROCESSING") != "PROCESSING":
                 claims.end_attempt(lease, "canceled", now)
+                signals.attempt_ended.send(jobs[change["job_id"]], outcome="canceled",
+                                           attempt=lease)
     return updated
 
 
