@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     max_attempts INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts BETWEEN 1 AND 100),
     available_at DATETIME NOT NULL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1))
+    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+    estimated_tokens INTEGER CHECK (estimated_tokens IS NULL OR estimated_tokens >= 0),
+    snoozes INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0)
 );
 -- Newest-first pages (ids are time-ordered) over live jobs, per owner and status,
 -- so a page costs the same at a million rows as at a thousand.
@@ -109,12 +111,30 @@ CREATE TABLE IF NOT EXISTS job_attempts (
     outcome TEXT NOT NULL CHECK (outcome IN (
         'running', 'processed', 'failed', 'retrying', 'released', 'lease_expired', 'canceled')),
     reported TEXT CHECK (reported IS NULL OR reported IN ('complete', 'fail', 'release')),
-    error TEXT CHECK (error IS NULL OR json_valid(error))
+    error TEXT CHECK (error IS NULL OR json_valid(error)),
+    model TEXT NOT NULL DEFAULT '',
+    tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS job_attempts_running ON job_attempts (job_id) WHERE outcome = 'running';
 CREATE INDEX IF NOT EXISTS job_attempts_job ON job_attempts (job_id, id);
 CREATE INDEX IF NOT EXISTS job_attempts_expiry ON job_attempts (lease_expires_at) WHERE outcome = 'running';
 CREATE INDEX IF NOT EXISTS job_attempts_worker ON job_attempts (worker_id, claimed_at);
+-- Per-model budgets: claims of a model in the last minute, and workers seen lately.
+CREATE INDEX IF NOT EXISTS job_attempts_model ON job_attempts (model, claimed_at);
+CREATE INDEX IF NOT EXISTS job_attempts_claimed_at ON job_attempts (claimed_at);
+-- Queue stats per model and status over live jobs.
+CREATE INDEX IF NOT EXISTS jobs_live_model_status ON jobs (model, status, available_at) WHERE deleted_at IS NULL;
+
+-- What a model's provider allows (admin or settings.update): a claim never hands out a
+-- job of a paused model, or one that would take the model past a limit. NULL: no limit.
+CREATE TABLE IF NOT EXISTS model_limits (
+    model TEXT NOT NULL PRIMARY KEY,
+    max_concurrency INTEGER CHECK (max_concurrency IS NULL OR max_concurrency >= 0),
+    requests_per_minute INTEGER CHECK (requests_per_minute IS NULL OR requests_per_minute >= 0),
+    tokens_per_minute INTEGER CHECK (tokens_per_minute IS NULL OR tokens_per_minute >= 0),
+    paused_until DATETIME,
+    updated_at DATETIME NOT NULL
+);
 
 -- Replies to requests sent with an Idempotency-Key, per user, kept 24 hours.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -181,4 +201,4 @@ CREATE INDEX IF NOT EXISTS activities_created_at ON activities (created_at);
 CREATE INDEX IF NOT EXISTS activities_action ON activities (action, created_at);
 CREATE INDEX IF NOT EXISTS activities_resource ON activities (resource, resource_id);
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

@@ -12,12 +12,25 @@ from schedules import models as engine_models
 from . import dialect, models
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MODELS = models.MODELS + engine_models.MODELS
 
-# Upgrade steps: UPGRADES[n] holds the statements that turn a version n-1 database into
-# version n, run before schema.sql is applied again (its statements are idempotent, so
-# purely additive steps, such as new tables and indexes, need no statements here).
+
+def _attempts_by_model(database):
+    """Version 5's change to job_attempts, when there is one (a database older than
+    version 4 gets the table, as it is now, from schema.sql)."""
+    if "job_attempts" in database.get_tables():
+        for statement in (
+                "ALTER TABLE job_attempts ADD COLUMN model TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE job_attempts ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0",
+                "UPDATE job_attempts SET model = (SELECT model FROM jobs WHERE jobs.id = job_id)"):
+            database.execute_sql(statement)
+
+
+# Upgrade steps: UPGRADES[n] holds the statements (SQL, or functions of the database) that
+# turn a version n-1 database into version n, run before schema.sql is applied again (its
+# statements are idempotent, so purely additive steps, such as new tables and indexes,
+# need no statements here).
 UPGRADES = {
     2: [],  # version 2 added the scheduler tables and the activity log
     # version 3: lockout per username and address, revoked access tokens, run-log order
@@ -31,6 +44,13 @@ UPGRADES = {
         "UPDATE jobs SET available_at = created_at",
         "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0"
         " CHECK (cancel_requested IN (0, 1))",
+    ],
+    # version 5: per-model limits (token estimates, snoozes, attempts by model)
+    5: [
+        "ALTER TABLE jobs ADD COLUMN estimated_tokens INTEGER"
+        " CHECK (estimated_tokens IS NULL OR estimated_tokens >= 0)",
+        "ALTER TABLE jobs ADD COLUMN snoozes INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0)",
+        _attempts_by_model,
     ],
 }
 
@@ -128,6 +148,9 @@ def apply_schema(database):
         current = database.execute_sql("PRAGMA user_version").fetchone()[0]
         for step in range(current + 1, SCHEMA_VERSION + 1):  # another process may be done
             for statement in UPGRADES[step]:
-                database.execute_sql(statement)
+                if callable(statement):
+                    statement(database)
+                else:
+                    database.execute_sql(statement)
     if current < SCHEMA_VERSION:
         database.connection().executescript(SCHEMA_PATH.read_text())

@@ -90,6 +90,8 @@ class Job(BaseModel):
     max_attempts = pw.IntegerField(default=5)
     available_at = pw.DateTimeField()
     cancel_requested = pw.BooleanField(default=False)
+    estimated_tokens = pw.IntegerField(null=True)
+    snoozes = pw.IntegerField(default=0)
 
     class Meta:
         table_name = "jobs"
@@ -111,9 +113,25 @@ class JobAttempt(BaseModel):
     outcome = pw.TextField()
     reported = pw.TextField(null=True)
     error = JSONField(null=True)
+    model = pw.TextField(default="")
+    tokens = pw.IntegerField(default=0)  # the job's estimate, or the tokens it reported
 
     class Meta:
         table_name = "job_attempts"
+
+
+class ModelLimit(BaseModel):
+    """What a model's provider allows; None: no limit."""
+
+    model = pw.TextField(primary_key=True)
+    max_concurrency = pw.IntegerField(null=True)
+    requests_per_minute = pw.IntegerField(null=True)
+    tokens_per_minute = pw.IntegerField(null=True)
+    paused_until = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "model_limits"
 
 
 class ApiKey(BaseModel):
@@ -158,4 +176,4 @@ class Activity(BaseModel):
 
 
 MODELS = [User, ApiKey, RefreshToken, LoginFailure, RevokedToken, Job, JobAttempt,
-          IdempotencyKey, Activity]
+          IdempotencyKey, ModelLimit, Activity]

@@ -103,3 +103,29 @@ def test_the_service_schema_includes_the_engines_tables_as_they_ship():
     engine = ENGINE_SCHEMA.read_text()
     statements = engine[engine.index("CREATE TABLE"):].strip()
     assert statements in database.SCHEMA_PATH.read_text()
+
+
+def test_version_4_database_gets_its_attempts_by_model(tmp_path):
+    path = tmp_path / "v4.db"
+    connection = sqlite3.connect(path)
+    connection.executescript((pathlib.Path(__file__).parent / "data" / "schema-v4.sql").read_text())
+    connection.execute("INSERT INTO users (id, username, password_hash, role, created_at)"
+                       " VALUES (1, 'u', 'h', 'client', '2026-01-01 00:00:00')")
+    connection.execute("INSERT INTO jobs (id, client_id, operation, prompts, model, request_data,"
+                       " created_at, updated_at, available_at) VALUES ('" + "b" * 24 + "', 1,"
+                       " 'op', '[]', 'gpt-x', '{}', '2026-01-02', '2026-01-02', '2026-01-02')")
+    connection.execute("INSERT INTO job_attempts (job_id, attempt, worker_id, user_id, lease_hash,"
+                       " lease_seconds, claimed_at, lease_expires_at, outcome) VALUES ('"
+                       + "b" * 24 + "', 1, 'w', 1, 'h', 60, '2026-01-02', '2026-01-02', 'processed')")
+    connection.commit()
+    connection.close()
+    db = pw.SqliteDatabase(str(path))
+    with db.connection_context():
+        database.apply_schema(db)
+        assert db.execute_sql("SELECT model, tokens FROM job_attempts").fetchall() == [("gpt-x", 0)]
+        assert db.execute_sql("SELECT estimated_tokens, snoozes FROM jobs").fetchall() == [(None, 0)]
+    fresh = sqlite3.connect(tmp_path / "fresh.db")
+    fresh.executescript(database.SCHEMA_PATH.read_text())
+    upgraded = sqlite3.connect(path)
+    for table in tables(fresh):
+        assert columns(upgraded, table) == columns(fresh, table), table
