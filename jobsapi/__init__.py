@@ -2,11 +2,12 @@
 
 from flask import Flask
 
-from . import auth, cli, database, errorhandlers, rest, scheduling, waiting
+from . import auth, cli, database, errorhandlers, metrics, rest, scheduling, waiting
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
 from .resources import activities, apikeys, health, jobs, scheduled, users, work
+from .resources import metrics as metrics_resource
 from .server import serve
 
 BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, apikeys.blp, jobs.blp, work.blp,
@@ -30,7 +31,8 @@ def create_app(config=None):
     api = rest.init_app(app)
     errorhandlers.init_app(app)
     waiting.init_app(app)
-    for blueprint in BLUEPRINTS:
+    metrics.init_app(app)
+    for blueprint in (*BLUEPRINTS, metrics_resource.blueprint_for(app.config)):
         api.register_blueprint(blueprint)
     cli.init_app(app)
     if database.is_present(app):

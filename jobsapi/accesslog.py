@@ -1,4 +1,6 @@
-"""One access-log line per request, in the Apache combined log format."""
+"""One access-log line per request, in the Apache combined log format; its fields (and
+the route, user and request id the app leaves in the WSGI environ) ride along for the
+JSON log format."""
 
 import logging
 import time
@@ -25,7 +27,9 @@ class AccessLog:
             return self.app(environ, recording_start_response)
         finally:
             if log.isEnabledFor(logging.INFO):
-                log.info(line(environ, *response, time.perf_counter() - started, time.time()))
+                elapsed = time.perf_counter() - started
+                log.info(line(environ, *response, elapsed, time.time()),
+                         extra=fields(environ, response[0], elapsed))
 
 
 def line(environ, status, headers, elapsed, ended):
@@ -42,3 +46,17 @@ def line(environ, status, headers, elapsed, ended):
         f'{status.split(" ", 1)[0]} {length} "{get("HTTP_REFERER", "-")}" '
         f'"{get("HTTP_USER_AGENT", "-")}" {elapsed * 1000:.1f}ms'
     )
+
+
+def fields(environ, status, elapsed):
+    """The request's fields for a structured log line (never its query string or body)."""
+    code = status.split(" ", 1)[0]
+    return {
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO", ""),
+        "route": environ.get("jobsapi.route"),
+        "status": int(code) if code.isdigit() else None,
+        "duration_ms": round(elapsed * 1000, 1),
+        "user_id": environ.get("jobsapi.user_id"),
+        "request_id": environ.get("jobsapi.request_id"),
+    }

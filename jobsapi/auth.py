@@ -18,7 +18,8 @@ from .secretkey import load_secret_key
 
 jwt = JWTManager()
 
-PERMISSIONS = ("settings.update", "activities.read", "users.manage", "jobs.work")
+PERMISSIONS = ("settings.update", "activities.read", "users.manage", "jobs.work",
+               "metrics.read")
 ROLES = ("admin", "client")
 
 

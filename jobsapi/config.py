@@ -7,6 +7,16 @@ def _csv(value):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _flag(value):
+    return value.lower() not in ("0", "false", "no", "off")
+
+
+def _log_format(value):
+    if value.lower() not in ("text", "json"):
+        raise ValueError(value)
+    return value.lower()
+
+
 class Config:
     """Defaults; every key can be overridden by an environment variable of the same name."""
 
@@ -27,6 +37,8 @@ class Config:
     JOBSAPI_LOGIN_WINDOW_MINUTES = 15
     JOBSAPI_USER_CACHE_SECONDS = 1.0  # how long a request may reuse another's user lookup
     JOBSAPI_LOG_LEVEL = "INFO"
+    JOBSAPI_LOG_FORMAT = "text"  # or json: one object per line
+    JOBSAPI_METRICS_PUBLIC = False  # true: GET /metrics without a credential
     JOBSAPI_SCHEDULER = True  # run the scheduler thread in `make run` / app.py
     JOBSAPI_TIMEZONE = "UTC"
     JOBSAPI_SCHEDULER_THREADS = 4
@@ -57,6 +69,8 @@ class Config:
         "JOBSAPI_LOGIN_MAX_FAILURES_PER_USER": int,
         "JOBSAPI_LOGIN_WINDOW_MINUTES": int,
         "JOBSAPI_USER_CACHE_SECONDS": float,
+        "JOBSAPI_LOG_FORMAT": _log_format,
+        "JOBSAPI_METRICS_PUBLIC": _flag,
         "JOBSAPI_SCHEDULER": lambda value: value.lower() not in ("0", "false", "no", "off"),
         "JOBSAPI_SCHEDULER_THREADS": int,
         "JOBSAPI_MISFIRE_GRACE": float,

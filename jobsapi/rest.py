@@ -3,14 +3,17 @@
 import http
 import json
 import logging
+import re
+import uuid
 
 import flask_smorest
 import marshmallow as ma
 import peewee as pw
+from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from flask.views import MethodView
 
-from . import openapi
+from . import metrics, openapi
 from .auth import login_required
 from .errors import ServiceError, error_body
 from .parsing import Parser
@@ -21,6 +24,8 @@ log = logging.getLogger(__name__)
 # What SQLite says when another connection holds the lock past busy_timeout: the only
 # database errors that are the caller's to retry (503); any other is a fault (500).
 BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked")
+# An X-Request-ID a client sends is kept when it is this sane (a UUID, a proxy's id, ...).
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -100,7 +105,10 @@ class Api(flask_smorest.Api):
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}
-        body = error_body(error.code, data.get("message") or error.description, data.get("errors"))
+        message = data.get("message") or error.description
+        if error.code == 500:
+            message = failure_message()
+        body = error_body(error.code, message, data.get("errors"))
         headers = dict(data.get("headers") or {})
         if error.code == 405 and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
@@ -118,9 +126,42 @@ def database_error(error):
     """A busy database is 503 (retry shortly); any other database error is a fault."""
     if any(busy in str(error).lower() for busy in BUSY_MESSAGES):
         log.warning("database unavailable: %s", error)
+        metrics.count_db_busy()
         return error_body(503, "The database is busy; retry shortly."), 503, {"Retry-After": "1"}
     log.error("database error", exc_info=error)
-    return error_body(500), 500
+    return error_body(500, failure_message()), 500
+
+
+def request_id():
+    """The request's id: the client's X-Request-ID when sane, else a new one; it is sent
+    back in the X-Request-ID header and stamped on every log line the request causes."""
+    if g.get("jobsapi_request_id") is None:
+        given = request.headers.get("X-Request-ID", "")
+        g.jobsapi_request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return g.jobsapi_request_id
+
+
+def failure_message():
+    """A 500's message: the request id is how the failure is found in the log."""
+    return (f"The server failed (request id {request_id()}); quote this id when reporting "
+            "the problem.")
+
+
+def start_request():
+    request_id()
+
+
+def finish_request(response):
+    """Send the request id back, and leave it, the route template and the user in the
+    WSGI environ for the access log (written after the app has answered)."""
+    response.headers["X-Request-ID"] = request_id()
+    user = g.get("jobsapi_user")
+    request.environ.update({
+        "jobsapi.request_id": request_id(),
+        "jobsapi.route": request.url_rule.rule if request.url_rule is not None else None,
+        "jobsapi.user_id": None if user is None else user.id,
+    })
+    return response
 
 
 def integrity_error(error):
@@ -159,6 +200,9 @@ def init_app(app):
     app.register_error_handler(pw.OperationalError, database_error)
     app.register_error_handler(pw.IntegrityError, integrity_error)
     app.after_request(no_content_type)
+    # First, so that the id exists before anything else a request does is logged.
+    app.before_request_funcs.setdefault(None, []).insert(0, start_request)
+    app.after_request(finish_request)
     converter = api.ma_plugin.converter
     converter.add_attribute_function(openapi.batch_length(app.config["JOBSAPI_MAX_BATCH"]))
     converter.add_attribute_function(openapi.allowed_values(app.config))

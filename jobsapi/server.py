@@ -28,7 +28,8 @@ def serve(app):
         )
     except OSError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
-    log_writer = logwriter.configure(config["JOBSAPI_LOG_LEVEL"])
+    log_writer = logwriter.configure(config["JOBSAPI_LOG_LEVEL"],
+                                    log_format=config["JOBSAPI_LOG_FORMAT"])
     # Under load waitress warns about its task queue on every request; keep errors only.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     scheduler = app.extensions["jobsapi.scheduler"]

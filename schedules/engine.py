@@ -53,6 +53,9 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         self.db = None
         self.host_models = []
         self.settings = {}  # handed to every task in its context
+        # Called with (run, result, duration_ms) once a run's end is recorded (metrics);
+        # a listener that raises is logged and never stops the engine.
+        self.run_listeners = []
         self.timezone = "UTC"
         self.misfire_grace = dt.timedelta(hours=1)
         self.shutdown_grace = 30.0

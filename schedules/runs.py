@@ -76,7 +76,8 @@ class Runs:
         context = TaskContext(run.id, run.job_id, run.triggered_by,
                               logging.getLogger(f"schedules.task.{run.job_id}"),
                               self._stopping, self.settings)
-        log.info("run %s of %s started (%s)", run.id, run.job_id, run.triggered_by)
+        log.info("run %s of %s started (%s)", run.id, run.job_id, run.triggered_by,
+                 extra={"job_id": run.job_id, "run_id": run.id})
         try:
             with self.db.connection_context():
                 details, result = spec.func(context), "success"
@@ -91,8 +92,18 @@ class Runs:
         self._finished.put((run.id, dict(result=result, details=details,
                                          completed_at=completed, duration_ms=duration)))
         self._record_finished()
-        log.info("run %s of %s ended: %s in %d ms", run.id, run.job_id, result, duration)
+        log.info("run %s of %s ended: %s in %d ms", run.id, run.job_id, result, duration,
+                 extra={"job_id": run.job_id, "run_id": run.id, "result": result,
+                        "duration_ms": duration})
+        self._tell_listeners(run, result, duration)
         return result
+
+    def _tell_listeners(self, run, result, duration):
+        for listener in list(self.run_listeners):
+            try:
+                listener(run, result, duration)
+            except Exception:
+                log.exception("a run listener failed on run %s of %s", run.id, run.job_id)
 
     def _record_finished(self):
         """Write finished runs' outcomes, many per transaction when many finish at once.

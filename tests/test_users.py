@@ -12,7 +12,8 @@ from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
 
 USER_KEYS = {"id", "username", "role", "permissions", "grantedPermissions", "disabled",
              "createdAt"}
-EVERY_PERMISSION = ["activities.read", "jobs.work", "settings.update", "users.manage"]
+EVERY_PERMISSION = ["activities.read", "jobs.work", "metrics.read", "settings.update",
+                    "users.manage"]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
