@@ -6,12 +6,12 @@ from . import auth, cli, database, errorhandlers, metrics, rest, scheduling, wai
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
-from .resources import activities, apikeys, health, jobs, scheduled, users, work
+from .resources import activities, health, jobs, queue, scheduled, userkeys, users, work
 from .resources import metrics as metrics_resource
 from .server import serve
 
-BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, apikeys.blp, jobs.blp, work.blp,
-              scheduled.blp, activities.blp)
+BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, userkeys.blp, jobs.blp, work.blp,
+              queue.blp, scheduled.blp, activities.blp)
 
 
 def create_app(config=None):

@@ -9,7 +9,7 @@ import datetime as dt
 import secrets
 import typing
 
-from . import database, signals
+from . import database, limits, signals
 from .models import Job, JobAttempt
 from .secretkey import digest
 from .timeutil import utcnow
@@ -29,17 +29,13 @@ def due(now):
 
 def claim(user, worker_id, limit=1, models=None, operations=None, lease_seconds=60, now=None):
     """Hand up to `limit` due jobs to the worker, lowest priority first and oldest first
-    within a priority, each under a new lease; a list of Claimed in that order."""
-    now = now or utcnow()
-    expires = now + dt.timedelta(seconds=lease_seconds)
+    within a priority, each under a new lease, within their models' limits; a list of
+    Claimed in that order."""
     with database.writing():
+        now = now or utcnow()  # read in the transaction: times follow the order of writes
+        expires = now + dt.timedelta(seconds=lease_seconds)
         reap(now)
-        query = Job.select().where(due(now))
-        if models:
-            query = query.where(Job.model.in_(models))
-        if operations:
-            query = query.where(Job.operation.in_(operations))
-        jobs = list(query.order_by(Job.priority, Job.id).limit(limit))
+        jobs = _within_limits(limit, models, operations, now)
         if not jobs:
             return []
         Job.update(status="PROCESSING", attempts=Job.attempts + 1, updated_at=now).where(
@@ -51,17 +47,49 @@ def claim(user, worker_id, limit=1, models=None, operations=None, lease_seconds=
             rows.append(dict(job=job.id, attempt=job.attempts, worker_id=worker_id,
                              user_id=user.id, lease_hash=digest(token),
                              lease_seconds=lease_seconds, claimed_at=now,
-                             lease_expires_at=expires, outcome="running"))
+                             lease_expires_at=expires, outcome="running", model=job.model,
+                             tokens=limits.estimate(job)))
             claimed.append(Claimed(job, job.attempts, token, expires))
         JobAttempt.insert_many(rows).execute()
     signals.jobs_claimed.send(user, claimed=claimed, worker_id=worker_id)
     return claimed
 
 
+def _within_limits(limit, models, operations, now):
+    """The due jobs a claim takes, in order: a model at one of its limits (or paused) is
+    passed over, and the jobs of the others taken."""
+    budget = limits.budget(now)
+    blocked, seen, taken = set(budget.paused(now)), set(), []
+    while len(taken) < limit:
+        query = Job.select().where(due(now))
+        if models:
+            query = query.where(Job.model.in_(models))
+        if operations:
+            query = query.where(Job.operation.in_(operations))
+        if blocked:
+            query = query.where(Job.model.not_in(list(blocked)))
+        if seen:
+            query = query.where(Job.id.not_in(list(seen)))
+        wanted = limit - len(taken)
+        batch = list(query.order_by(Job.priority, Job.id).limit(
+            wanted * 2 if budget.limits else wanted))
+        for job in batch:
+            seen.add(job.id)
+            if job.model in blocked or len(taken) == limit:
+                continue
+            if budget.take(job):
+                taken.append(job)
+            else:
+                blocked.add(job.model)
+        if len(batch) < (wanted * 2 if budget.limits else wanted) or not budget.limits:
+            break
+    return taken
+
+
 def reap(now=None):
     """End every lapsed lease and settle its job; return how many ended."""
-    now = now or utcnow()
     with database.writing():
+        now = now or utcnow()
         lapsed = list(JobAttempt.select().where(
             (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at <= now)))
         for attempt in lapsed:

@@ -54,6 +54,7 @@ class Config:
     JOBSAPI_RETRY_MAX_SECONDS = 900.0  # the longest retry delay
     JOBSAPI_RETAIN_FINISHED_DAYS = None  # unset: CONSUMED and CANCELED jobs are kept
     JOBSAPI_WAITING_CLAIMS = None  # claims waiting at once; unset: half of JOBSAPI_THREADS
+    JOBSAPI_MAX_SNOOZES = 20  # rate-limited failures that do not count as attempts
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -85,6 +86,7 @@ class Config:
         "JOBSAPI_RETRY_MAX_SECONDS": float,
         "JOBSAPI_RETAIN_FINISHED_DAYS": int,
         "JOBSAPI_WAITING_CLAIMS": int,
+        "JOBSAPI_MAX_SNOOZES": int,
     }
 
 

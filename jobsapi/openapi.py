@@ -13,10 +13,10 @@ from .schemas.common import AllowedBy, BatchItems
 
 class WorkJobIdConverter(BaseConverter):
     """A work job id in a path, documented by its pattern; the view answers 400 for a
-    malformed one. `batch`, `summary`, `claim` and `heartbeat` are not ids: their
+    malformed one. `batch`, `summary`, `claim`, `heartbeat` and `stats` are not ids: their
     routes answer (and list in Allow) their own methods only."""
 
-    regex = r"(?!(?:batch|summary|claim|heartbeat)$)[^/]+"
+    regex = r"(?!(?:batch|summary|claim|heartbeat|stats)$)[^/]+"
     schema = {"type": "string", "pattern": JOB_ID_PATTERN}
 
 

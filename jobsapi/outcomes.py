@@ -8,7 +8,7 @@ once."""
 import datetime as dt
 import random
 
-from . import database
+from . import database, limits
 from .claims import end_attempt, running_attempts, settle
 from .errors import IllegalChange, JobNotFound, LeaseLost, Move
 
@@ -38,9 +38,9 @@ def _lease(job_id, token, now, report=None):
 def heartbeat(leases, lease_seconds=None, now=None):
     """Renew leases [(job_id, token)]: per lease, (job_id, expires_at or None when it is
     not the job's live lease, cancel_requested)."""
-    now = now or utcnow()
     renewed = []
     with database.writing():
+        now = now or utcnow()  # in the transaction: times follow the order of writes
         for job_id, token in leases:
             try:
                 attempt = _lease(job_id, token, now)
@@ -57,13 +57,17 @@ def heartbeat(leases, lease_seconds=None, now=None):
 
 def complete(job_id, token, response_data=None, processing_metrics=None, now=None):
     """The work is done: PROCESSED with its results (CANCELED if a cancel was asked)."""
-    now = now or utcnow()
     with database.writing():
+        now = now or utcnow()  # in the transaction: times follow the order of writes
         attempt = _lease(job_id, token, now, "complete")
         job = Job.get_by_id(job_id)
         if attempt is None:
             return job
         results = dict(response_data=response_data, processing_metrics=processing_metrics)
+        total = (processing_metrics or {}).get("totalTokens")
+        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+            # What the provider counted replaces the estimate for the rest of the window.
+            JobAttempt.update(tokens=total).where(JobAttempt.id == attempt.id).execute()
         if job.cancel_requested:
             end_attempt(attempt, "canceled", now, "complete")
             return settle(job, now, attempt, status="CANCELED", **results)
@@ -71,11 +75,16 @@ def complete(job_id, token, response_data=None, processing_metrics=None, now=Non
         return settle(job, now, attempt, status="PROCESSED", **results)
 
 
-def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0):
+def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0,
+         rate_limited=False, pause_model=False, max_snoozes=20):
     """The attempt failed: back to PENDING after a back-off while attempts remain and the
-    error is retryable, else ERROR_PROCESSING with the error (CANCELED if asked)."""
-    now = now or utcnow()
+    error is retryable, else ERROR_PROCESSING with the error (CANCELED if asked).
+
+    `rate_limited` (the provider said to wait): back to PENDING after `retry_after`
+    without counting the attempt, up to `max_snoozes` times; `pause_model` pauses the
+    job's whole model until then, for every worker."""
     with database.writing():
+        now = now or utcnow()  # in the transaction: times follow the order of writes
         attempt = _lease(job_id, token, now, "fail")
         job = Job.get_by_id(job_id)
         if attempt is None:
@@ -83,8 +92,15 @@ def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0)
         if job.cancel_requested:
             end_attempt(attempt, "canceled", now, "fail", error)
             return settle(job, now, attempt, status="CANCELED")
+        delay = retry_after if retry_after is not None else backoff(job.attempts, base, cap)
+        if rate_limited and pause_model:
+            limits.pause(job.model, now + dt.timedelta(seconds=delay), now)
+        if rate_limited and job.snoozes < max_snoozes:
+            end_attempt(attempt, "retrying", now, "fail", error)
+            return settle(job, now, attempt, status="PENDING", snoozes=job.snoozes + 1,
+                          attempts=max(job.attempts - 1, 0),
+                          available_at=now + dt.timedelta(seconds=delay))
         if error.get("retryable", True) and job.attempts < job.max_attempts:
-            delay = retry_after if retry_after is not None else backoff(job.attempts, base, cap)
             end_attempt(attempt, "retrying", now, "fail", error)
             return settle(job, now, attempt, status="PENDING",
                           available_at=now + dt.timedelta(seconds=delay))
@@ -101,8 +117,8 @@ def backoff(attempt, base, cap):
 def release(job_id, token, now=None):
     """The worker gives the job back unworked (say, shutting down): PENDING and due now,
     the attempt not counted (CANCELED if a cancel was asked)."""
-    now = now or utcnow()
     with database.writing():
+        now = now or utcnow()  # in the transaction: times follow the order of writes
         attempt = _lease(job_id, token, now, "release")
         job = Job.get_by_id(job_id)
         if attempt is None:
@@ -118,8 +134,8 @@ def release(job_id, token, now=None):
 def cancel(user, job_id, now=None):
     """Cancel a job the user sees: a PENDING one at once; a held one when its worker
     next reports or its lease lapses (the heartbeat tells the worker)."""
-    now = now or utcnow()
     with database.writing():
+        now = now or utcnow()  # in the transaction: times follow the order of writes
         job = visible_jobs(user).where(Job.id == job_id).get_or_none()
         if job is None:
             raise JobNotFound(job_id)

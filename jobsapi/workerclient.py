@@ -29,11 +29,17 @@ class Result(NamedTuple):
 
 
 class Retry(Exception):
-    """Raised by a handler: this attempt failed; try again (not before `after` seconds)."""
+    """Raised by a handler: this attempt failed; try again (not before `after` seconds).
 
-    def __init__(self, message, after=None, details=None):
+    `rate_limited`: the provider said to wait (its 429 and Retry-After): the attempt does
+    not count; with `pause_model`, the server holds back the job's whole model until
+    then, for every worker."""
+
+    def __init__(self, message, after=None, details=None, rate_limited=False,
+                 pause_model=False):
         super().__init__(message)
         self.after, self.details = after, details
+        self.rate_limited, self.pause_model = rate_limited, pause_model
 
 
 class Permanent(Exception):
@@ -64,7 +70,11 @@ def outcome(handler, job):
         if not all(part is None or isinstance(part, dict) for part in result):
             raise TypeError(f"the handler returned {result!r}: use a dict, None or a Result")
     except Retry as error:
-        return "fail", failure(error, True, error.after, error.details)
+        body = failure(error, True, error.after, error.details)
+        if error.rate_limited:
+            body["rateLimited"] = True
+            body["pauseModel"] = bool(error.pause_model)
+        return "fail", body
     except Permanent as error:
         return "fail", failure(error, False, details=error.details)
     except Exception as error:

@@ -87,6 +87,14 @@ ROUTES = {
         "owner", 200, lambda w: (f"/jobs/{w.job()}/cancel", None), 404),
     ("GET", "/jobs/{job_id}/attempts"): Route(
         "owner", 200, lambda w: (f"/jobs/{w.job()}/attempts", None), 404),
+    ("GET", "/jobs/stats"): Route(WORK, 200, fixed("/jobs/stats")),
+    ("GET", "/api/workers"): Route(WORK, 200, fixed("/api/workers")),
+    ("GET", "/api/model-limits"): Route(SETTINGS, 200, fixed("/api/model-limits")),
+    ("PUT", "/api/model-limits/{model}"): Route(
+        SETTINGS, 200, fixed("/api/model-limits/authz-model", {"maxConcurrency": 9})),
+    ("DELETE", "/api/model-limits/{model}"): Route(SETTINGS, 204, lambda w: (
+        f"/api/model-limits/{w.model_limit()}", None)),
+    ("GET", "/metrics"): Route("metrics.read", 200, fixed("/metrics")),
 }
 
 
@@ -170,6 +178,11 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()["jobId"]
 
+    def model_limit(self):
+        model = f"authz-{secrets.token_hex(4)}"
+        assert self.admin.put(f"/api/model-limits/{model}", json={}).status_code == 200
+        return model
+
     def api_key(self):
         response = self.admin.post(f"/api/users/{self.carol.user['id']}/api-keys",
                                    json={"name": "to revoke"})
@@ -183,6 +196,7 @@ class World:
             return [conn.execute(sql).fetchall() for sql in (
                 "SELECT * FROM jobs ORDER BY id", "SELECT * FROM users ORDER BY id",
                 "SELECT * FROM job_attempts ORDER BY id", "SELECT * FROM api_keys ORDER BY id",
+                "SELECT * FROM model_limits ORDER BY model",
                 "SELECT id, schedule, enabled, stopped FROM scheduled_jobs ORDER BY id")]
 
 

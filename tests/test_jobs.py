@@ -12,7 +12,8 @@ from jobsapi import workjobs
 
 FIELDS = {"jobId", "clientId", "status", "operation", "prompts", "model", "temperature",
           "priority", "requestData", "clientReference", "responseData", "processingMetrics",
-          "errorData", "createdAt", "updatedAt", "attempts", "maxAttempts", "availableAt"}
+          "errorData", "createdAt", "updatedAt", "attempts", "maxAttempts", "availableAt",
+          "estimatedTokens"}
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 MISSING_ID = "0123456789abcdef01234567"
 MALFORMED_IDS = ["xyz", "0123456789ABCDEF01234567", "0123456789abcdef0123456", "0123456789abcdef012345678"]
@@ -61,6 +62,7 @@ def test_create_returns_the_full_job_response(make_user):
         "prompts": ["Hello"], "model": "gpt-test", "temperature": None, "priority": 500,
         "requestData": {"text": "hi"}, "clientReference": None, "responseData": None,
         "processingMetrics": None, "errorData": None, "attempts": 0, "maxAttempts": 5,
+        "estimatedTokens": None,
     }
     assert TIMESTAMP.fullmatch(job["createdAt"]) and job["createdAt"] == job["updatedAt"]
     assert job["availableAt"] == job["createdAt"]  # due at once

@@ -182,6 +182,29 @@ def test_retry_tries_the_job_again(tmp_path, server, make_user, api_key, start_w
     assert job["responseData"] == {"attempt": 2}
 
 
+def test_a_rate_limited_retry_pauses_the_model_and_costs_no_attempt(
+        tmp_path, server, admin, make_user, api_key, start_worker, model):
+    handler = write_handler(tmp_path, "limited", """
+        import pathlib
+        from jobsapi.worker import Retry
+
+        def handle(job):
+            if not pathlib.Path("told-" + job["jobId"]).exists():
+                pathlib.Path("told-" + job["jobId"]).touch()
+                raise Retry("429 from the provider", after=1, rate_limited=True,
+                            pause_model=True)
+            return {"done": True}
+    """)
+    client = make_user()
+    job_id = submit(client, model, maxAttempts=1)  # a counted failure would end it
+    start_worker(server, api_key, handler, cwd=tmp_path)
+
+    [job] = settled(client, [job_id], {"PROCESSED", "ERROR_PROCESSING"}, timeout=60)
+    assert (job["status"], job["attempts"]) == ("PROCESSED", 1), job
+    paused = [limit for limit in admin.get("/api/model-limits").json() if limit["model"] == model]
+    assert paused and paused[0]["pausedUntil"] is not None
+
+
 def test_sigterm_releases_a_running_job_and_exits_0(
         tmp_path, server, make_user, api_key, start_worker, model):
     handler = write_handler(tmp_path, "slow", """
@@ -381,6 +404,9 @@ class PromptTooLong(Permanent):
     (Retry("rate limited", after=2.5),
      {"error": {"type": "Retry", "message": "rate limited", "retryable": True},
       "retryAfterSeconds": 3}),
+    (Retry("429", after=30, rate_limited=True, pause_model=True),
+     {"error": {"type": "Retry", "message": "429", "retryable": True},
+      "retryAfterSeconds": 30, "rateLimited": True, "pauseModel": True}),
     (Permanent("no", details={"field": "prompts"}),
      {"error": {"type": "Permanent", "message": "no", "retryable": False,
                 "details": {"field": "prompts"}}}),

@@ -109,7 +109,9 @@ class Fail(View):
         config = current_app.config
         job = outcomes.fail(checked_id(job_id), body["lease_token"], body["error"],
                             body.get("retry_after"), base=config["JOBSAPI_RETRY_BASE_SECONDS"],
-                            cap=config["JOBSAPI_RETRY_MAX_SECONDS"])
+                            cap=config["JOBSAPI_RETRY_MAX_SECONDS"],
+                            rate_limited=body["rate_limited"], pause_model=body["pause_model"],
+                            max_snoozes=config["JOBSAPI_MAX_SNOOZES"])
         waiting().notify()
         return job
 

@@ -66,6 +66,11 @@ class JobCreateSchema(StrictSchema):
         metadata={"description": "How many claims may end without success before the job "
                                  "ends ERROR_PROCESSING (default JOBSAPI_MAX_ATTEMPTS)"},
     )
+    estimated_tokens = ma.fields.Integer(
+        data_key="estimatedTokens", strict=True, allow_none=True, load_default=None,
+        validate=validate.Range(0, 100_000_000),
+        metadata={"description": "Tokens the job will use, for the model's tokensPerMinute "
+                                 "(default: the prompts' characters / 4)"})
 
 
 class IdempotencyArgs(ma.Schema):
@@ -210,6 +215,8 @@ class JobSchema(ma.Schema):
     availableAt = UTCDateTime(
         attribute="available_at", required=True,
         metadata={"description": "When a PENDING job may be claimed (later after a retry)"})
+    estimatedTokens = ma.fields.Integer(attribute="estimated_tokens", required=True,
+                                        allow_none=True)
 
 
 class JobSummarySchema(ma.Schema):

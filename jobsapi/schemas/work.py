@@ -108,6 +108,14 @@ class FailSchema(LeaseTokenSchema):
     retry_after = ma.fields.Integer(
         data_key="retryAfterSeconds", strict=True, validate=validate.Range(0, 86400),
         metadata={"description": "Retry no sooner than this (instead of the back-off)"})
+    rate_limited = StrictBoolean(
+        data_key="rateLimited", load_default=False,
+        metadata={"description": "The provider said to wait (429): the attempt does not "
+                                 "count, up to JOBSAPI_MAX_SNOOZES times"})
+    pause_model = StrictBoolean(
+        data_key="pauseModel", load_default=False,
+        metadata={"description": "With rateLimited: pause the job's model for every "
+                                 "worker until retryAfterSeconds have passed"})
 
 
 class AttemptSchema(ma.Schema):
