@@ -96,6 +96,32 @@ def figures(results):
                 engine[key], aps[key],
                 f"APScheduler 3, {aps['jobs']} jobs on CronTrigger(second='*')", times,
                 "engine / APScheduler", target, times <= 1 and met_also))
+    work = results.get("workers")
+    if work:
+        rows.extend(_worker_figures(work))
+    return rows
+
+
+def _worker_figures(work):
+    service, huey = work["service"], work["huey"]
+    fsync = {"default": "default fsync", "off": "fsync off"}[huey["fsync"]]
+    times = ratio(service["jobs_per_s"], huey["jobs_per_s"])
+    rows = [figure(
+        "worker throughput",
+        f"claim ({service['claim_limit']}) + complete, {service['workers']} HTTP workers, "
+        f"{service['jobs']:,} jobs", "jobs/s", service["jobs_per_s"], huey["jobs_per_s"],
+        f"huey SqliteHuey ({fsync}), Consumer -w {huey['workers']} -k thread, no-op tasks",
+        times, "service / huey", ">= 1.0x", times >= 1.0)]
+    same, other = service["latency"], service["latency_other_process"]
+    for key, label, target, met in (("p50_ms", "p50", "reported", None),
+                                    ("p99_ms", "p99", "< 50 ms", same["p99_ms"] < 50)):
+        rows.append(figure(
+            f"claim latency {label}",
+            f"waiting claim, create to claim answer, {label} ({same['samples']} samples)", "ms",
+            same[key], other[key],
+            f"the job created on a second server process on the same file "
+            f"({other['samples']} samples)",
+            ratio(same[key], other[key]), "same process / other process", target, met))
     return rows
 
 

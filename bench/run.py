@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks, print one table, write the same figures as JSON.
 
-    python -m bench.run --out var/bench.json [--quick] [--only service,list,idle,lateness]
+    python -m bench.run --out var/bench.json [--quick]
+                        [--only service,list,idle,lateness,workers]
                         [--profile] [--batches N] [--read-seconds S] ...
 
 Every figure is measured side by side with its reference in the same run: only the
@@ -19,9 +20,9 @@ import time
 import traceback
 
 from . import (batches, common, listing, loadgen, profile, reads, report, sched_idle,
-               sched_lateness)
+               sched_lateness, workers)
 
-SECTIONS = ("service", "list", "idle", "lateness")
+SECTIONS = ("service", "list", "idle", "lateness", "workers")
 # name: (full run, --quick)
 DEFAULTS = {
     "batches": (20, 3),
@@ -37,6 +38,10 @@ DEFAULTS = {
     "lateness_jobs": (100, 100),
     "lateness_seconds": (20.0, 5.0),
     "settle_seconds": (3.0, 2.0),
+    "worker_jobs": (2000, 500),
+    "worker_threads": (4, 4),
+    "latency_samples": (200, 50),
+    "latency_other_samples": (50, 10),
 }
 
 
@@ -111,6 +116,9 @@ def main(argv=None):
             directory, args.idle_jobs, args.idle_seconds, args.settle_seconds)),
         "lateness": lambda: results.__setitem__("lateness", sched_lateness.run(
             directory, args.lateness_jobs, args.lateness_seconds, args.settle_seconds)),
+        "workers": lambda: results.__setitem__("workers", workers.run(
+            directory, args.worker_jobs, args.worker_threads, args.latency_samples,
+            args.latency_other_samples)),
     }
     try:
         for section in SECTIONS:
