@@ -32,6 +32,15 @@ class AccessLog:
                          extra=fields(environ, response[0], elapsed))
 
 
+# What a client sends is written as Apache writes it: quotes, backslashes and anything
+# but printable ASCII as \xhh, so no request can break a line or forge another.
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x22, 0x5c, *range(0x7f, 0x100))}
+
+
+def _clean(text):
+    return text.translate(_ESCAPED).encode("ascii", "backslashreplace").decode("ascii")
+
+
 def line(environ, status, headers, elapsed, ended):
     """The combined-format line of one request, its duration appended."""
     get = environ.get
@@ -40,11 +49,12 @@ def line(environ, status, headers, elapsed, ended):
         path = f"{path}?{environ['QUERY_STRING']}"
     length = next((value for name, value in headers if name.lower() == "content-length"), "-")
     when = time.strftime(TIME_FORMAT, time.localtime(ended))
+    request = " ".join(_clean(part) for part in (
+        get("REQUEST_METHOD", "-"), path, get("SERVER_PROTOCOL", "-")))
     return (
-        f'{get("REMOTE_ADDR", "-")} - - [{when}] '
-        f'"{get("REQUEST_METHOD", "-")} {path} {get("SERVER_PROTOCOL", "-")}" '
-        f'{status.split(" ", 1)[0]} {length} "{get("HTTP_REFERER", "-")}" '
-        f'"{get("HTTP_USER_AGENT", "-")}" {elapsed * 1000:.1f}ms'
+        f'{get("REMOTE_ADDR", "-")} - - [{when}] "{request}" {status.split(" ", 1)[0]} '
+        f'{length} "{_clean(get("HTTP_REFERER", "-"))}" "{_clean(get("HTTP_USER_AGENT", "-"))}" '
+        f'{elapsed * 1000:.1f}ms'
     )
 
 

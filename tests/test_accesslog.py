@@ -55,3 +55,15 @@ def test_the_server_logs_each_request_in_the_combined_format(server):
         r' INFO jobsapi\.access: 127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
         rf'"GET /jobs\?probe={marker} HTTP/1\.1" 401 {response.headers["Content-Length"]} '
         rf'"http://x/" "probe/{marker}" \d+\.\dms$', line), line
+
+
+def test_what_a_client_sends_cannot_break_a_line_or_forge_another(server):
+    marker = secrets.token_hex(6)
+    forged = '127.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET /admin HTTP/1.1" 200 2'
+    response = requests.get(f"{server.base_url}/jobs/{marker}%0A{forged.replace(' ', '%20')}",
+                            headers={"User-Agent": f'probe/{marker} "quoted" \\ é'}, timeout=10)
+    assert response.status_code == 404
+    [line] = [line for line in server.log_text().splitlines() if marker in line]
+    assert " INFO jobsapi.access: " in line and f"{marker}\\x0a127.0.0.1" in line
+    assert f'"probe/{marker} \\x22quoted\\x22 \\x5c \\xe9"' in line
+    assert not any(line.startswith(forged) for line in server.log_text().splitlines())
