@@ -6,6 +6,7 @@ import concurrent.futures
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,6 +200,10 @@ def test_every_job_is_processed_exactly_once_while_workers_die(tmp_path):
         first.stop()
         second.stop()
 
+    for server in (first, second):  # nor a 5xx to the test's own requests, nor a crash
+        log = server.log_text()
+        assert "Traceback" not in log
+        assert not re.search(r'HTTP/1\.1" 5\d\d ', log)
     records = [record for worker in workers for record in worker.records()]
     claims = [record for record in records if record["event"] == "claim"]
     completes = [record for record in records if record["event"] == "complete"]
