@@ -125,6 +125,36 @@ CREATE INDEX IF NOT EXISTS job_attempts_claimed_at ON job_attempts (claimed_at);
 -- Queue stats per model and status over live jobs.
 CREATE INDEX IF NOT EXISTS jobs_live_model_status ON jobs (model, status, available_at) WHERE deleted_at IS NULL;
 
+-- Live jobs per model and status, kept by triggers as jobs are written: the queue stats
+-- and the metrics read them instead of counting a million rows.
+CREATE TABLE IF NOT EXISTS job_counts (
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    jobs INTEGER NOT NULL,
+    PRIMARY KEY (model, status)
+);
+CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs
+WHEN NEW.deleted_at IS NULL
+BEGIN
+    INSERT INTO job_counts (model, status, jobs) VALUES (NEW.model, NEW.status, 1)
+        ON CONFLICT (model, status) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF status, model, deleted_at ON jobs
+WHEN OLD.status IS NOT NEW.status OR OLD.model IS NOT NEW.model
+    OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL)
+BEGIN
+    UPDATE job_counts SET jobs = jobs - 1
+        WHERE OLD.deleted_at IS NULL AND model = OLD.model AND status = OLD.status;
+    INSERT INTO job_counts (model, status, jobs) SELECT NEW.model, NEW.status, 1
+        WHERE NEW.deleted_at IS NULL
+        ON CONFLICT (model, status) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs
+WHEN OLD.deleted_at IS NULL
+BEGIN
+    UPDATE job_counts SET jobs = jobs - 1 WHERE model = OLD.model AND status = OLD.status;
+END;
+
 -- What a model's provider allows (admin or settings.update): a claim never hands out a
 -- job of a paused model, or one that would take the model past a limit. NULL: no limit.
 CREATE TABLE IF NOT EXISTS model_limits (
@@ -201,4 +231,4 @@ CREATE INDEX IF NOT EXISTS activities_created_at ON activities (created_at);
 CREATE INDEX IF NOT EXISTS activities_action ON activities (action, created_at);
 CREATE INDEX IF NOT EXISTS activities_resource ON activities (resource, resource_id);
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

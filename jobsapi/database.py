@@ -12,7 +12,7 @@ from schedules import models as engine_models
 from . import dialect, models
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MODELS = models.MODELS + engine_models.MODELS
 
 
@@ -51,6 +51,13 @@ UPGRADES = {
         " CHECK (estimated_tokens IS NULL OR estimated_tokens >= 0)",
         "ALTER TABLE jobs ADD COLUMN snoozes INTEGER NOT NULL DEFAULT 0 CHECK (snoozes >= 0)",
         _attempts_by_model,
+    ],
+    # version 6: live jobs counted per model and status (the triggers come with schema.sql)
+    6: [
+        "CREATE TABLE job_counts (model TEXT NOT NULL, status TEXT NOT NULL,"
+        " jobs INTEGER NOT NULL, PRIMARY KEY (model, status))",
+        "INSERT INTO job_counts (model, status, jobs) SELECT model, status, count(*)"
+        " FROM jobs WHERE deleted_at IS NULL GROUP BY model, status",
     ],
 }
 

@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from schedules.models import JobRun, ScheduledJob
 from schedules.slots import next_fire
 
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, JobCount
 from .states import STATUSES
 from .timeutil import utcnow
 
@@ -37,16 +37,15 @@ class DatabaseCollector(Collector):
                 yield from scheduled_families(self.scheduler, now)
 
 
-MODELS = (Job, JobAttempt, ScheduledJob, JobRun)
+MODELS = (Job, JobAttempt, JobCount, ScheduledJob, JobRun)
 
 
 def job_families(now, models):
     """jobsapi_jobs{status,model} (every status, zeros included, for each model seen) and
     jobsapi_oldest_pending_seconds{model}; the models seen are added to `models`."""
-    counts = {}
-    rows = (Job.select(Job.status, Job.model, pw.fn.COUNT(pw.SQL("*")))
-            .where(Job.deleted_at.is_null()).group_by(Job.status, Job.model).tuples())
-    for status, model, count in rows:
+    counts = {}  # kept by the database's triggers: no count over the jobs themselves
+    for model, status, count in JobCount.select(JobCount.model, JobCount.status,
+                                                JobCount.jobs).tuples():
         counts[status, model] = count
     models.extend(sorted({model for _, model in counts}))
     jobs = GaugeMetricFamily("jobsapi_jobs", "Live (not deleted) work jobs by status and model.",

@@ -120,6 +120,18 @@ class JobAttempt(BaseModel):
         table_name = "job_attempts"
 
 
+class JobCount(BaseModel):
+    """Live jobs of a model in a status, kept by triggers (schema.sql)."""
+
+    model = pw.TextField()
+    status = pw.TextField()
+    jobs = pw.IntegerField()
+
+    class Meta:
+        table_name = "job_counts"
+        primary_key = pw.CompositeKey("model", "status")
+
+
 class ModelLimit(BaseModel):
     """What a model's provider allows; None: no limit."""
 
@@ -176,4 +188,4 @@ class Activity(BaseModel):
 
 
 MODELS = [User, ApiKey, RefreshToken, LoginFailure, RevokedToken, Job, JobAttempt,
-          IdempotencyKey, ModelLimit, Activity]
+          IdempotencyKey, JobCount, ModelLimit, Activity]

@@ -6,7 +6,7 @@ import datetime as dt
 import peewee as pw
 
 from . import limits
-from .models import Job, JobAttempt, ModelLimit, User
+from .models import Job, JobAttempt, JobCount, ModelLimit, User
 from .states import STATUSES
 from .timeutil import utcnow
 
@@ -17,10 +17,9 @@ WORKERS_SEEN = dt.timedelta(hours=24)
 def by_model(now=None):
     """One entry per model with live jobs or limits, by model name."""
     now = now or utcnow()
-    counts = {}
-    rows = Job.select(Job.model, Job.status, pw.fn.COUNT(Job.id)).where(
-        Job.deleted_at.is_null()).group_by(Job.model, Job.status).tuples()
-    for model, status, count in rows:
+    counts = {}  # kept by the database's triggers: no count over the jobs themselves
+    for model, status, count in JobCount.select(JobCount.model, JobCount.status,
+                                                JobCount.jobs).tuples():
         counts.setdefault(model, dict.fromkeys(STATUSES, 0))[status] = count
     limited = {limit.model: limit for limit in ModelLimit.select()}
     models = sorted(set(counts) | set(limited))

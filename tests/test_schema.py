@@ -1,5 +1,6 @@
 """schema.sql is the only DDL: the models mirror it, and old databases upgrade."""
 
+import datetime as dt
 import pathlib
 import sqlite3
 
@@ -129,3 +130,38 @@ def test_version_4_database_gets_its_attempts_by_model(tmp_path):
     upgraded = sqlite3.connect(path)
     for table in tables(fresh):
         assert columns(upgraded, table) == columns(fresh, table), table
+
+
+def test_job_counts_follow_every_write_of_a_job(app):
+    """The triggers keep job_counts equal to counting the live jobs."""
+    from jobsapi.models import Job, JobCount, User
+
+    def counted():
+        return {(row.model, row.status): row.jobs for row in JobCount.select() if row.jobs}
+
+    def actual():
+        rows = (Job.select(Job.model, Job.status, pw.fn.COUNT(Job.id))
+                .where(Job.deleted_at.is_null()).group_by(Job.model, Job.status).tuples())
+        return {(model, status): count for model, status, count in rows}
+
+    with app.extensions["jobsapi.db"].connection_context():
+        owner = User.get(User.username == "admin")
+        common = dict(client=owner, operation="o", prompts=[], request_data={},
+                      created_at=dt.datetime(2026, 1, 1), updated_at=dt.datetime(2026, 1, 1),
+                      available_at=dt.datetime(2026, 1, 1))
+        for n in range(6):
+            Job.create(id=f"{n:024x}", model="a" if n % 2 else "b", **common)
+        assert counted() == actual() == {("a", "PENDING"): 3, ("b", "PENDING"): 3}
+        Job.update(status="PROCESSING").where(Job.model == "a").execute()
+        Job.update(model="c").where(Job.id == f"{0:024x}").execute()
+        Job.update(deleted_at=dt.datetime(2026, 1, 2)).where(Job.id == f"{2:024x}").execute()
+        Job.update(priority=7).execute()  # no change of model, status or deletion
+        Job.delete().where(Job.id == f"{1:024x}").execute()
+        assert counted() == actual() == {("a", "PROCESSING"): 2, ("b", "PENDING"): 1,
+                                         ("c", "PENDING"): 1}
+        Job.update(deleted_at=None).where(Job.id == f"{2:024x}").execute()  # live again
+        Job.update(deleted_at=None).where(Job.id == f"{4:024x}").execute()  # was live
+        Job.delete().where(Job.id == f"{0:024x}").execute()
+        Job.update(deleted_at=dt.datetime(2026, 1, 3)).where(Job.id == f"{3:024x}").execute()
+        Job.delete().where(Job.id == f"{3:024x}").execute()  # deleted before: not counted
+        assert counted() == actual() == {("a", "PROCESSING"): 1, ("b", "PENDING"): 2}
