@@ -1,6 +1,9 @@
 """The engine's tables (DDL in schedules/schema.sql), bound to a database per thread."""
 
+import contextlib
 import pathlib
+import threading
+import weakref
 
 import peewee as pw
 from playhouse.shortcuts import ThreadSafeDatabaseMetadata
@@ -60,9 +63,29 @@ def bind(database):
         database.bind(MODELS, bind_refs=False, bind_backrefs=False)
 
 
+@contextlib.contextmanager
 def write_transaction(database):
-    """A transaction for a read-then-write: on SQLite it takes the write lock at once
-    (BEGIN IMMEDIATE), so writers queue for it instead of failing to upgrade."""
-    if isinstance(database, pw.SqliteDatabase):
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
+    """A transaction for a read-then-write. On SQLite it takes the write lock at once
+    (BEGIN IMMEDIATE), so writers queue for it instead of failing to upgrade, and the
+    writers of this process queue first on a lock of their own: one is woken the moment
+    the other commits, where SQLite's busy handler would have them sleep and retry."""
+    if not isinstance(database, pw.SqliteDatabase):
+        with database.atomic():
+            yield
+        return
+    with _writer_lock(database), database.atomic("IMMEDIATE"):
+        yield
+
+
+_writer_locks = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(database):
+    """The lock this process's writers to `database` queue on (re-entrant: a write
+    transaction inside another is a savepoint)."""
+    with _writer_locks_guard:
+        lock = _writer_locks.get(database)
+        if lock is None:
+            lock = _writer_locks[database] = threading.RLock()
+        return lock
