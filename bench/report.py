@@ -55,6 +55,15 @@ def figures(results):
                 reads["textbook"]["requests_per_s"],
                 "flask-smorest + peewee as documented (bench/textbook_app.py)", times,
                 "service / textbook", ">= 2x", times >= 2.0))
+    scrape = results.get("scrape")
+    if scrape:
+        for key, path in (("metrics", "GET /metrics"), ("stats", "GET /jobs/stats")):
+            median = scrape[key]["median_ms"]
+            rows.append(figure(
+                f"{key} at {scrape['jobs'] // 1000}k", f"{path} at {scrape['jobs']:,} jobs, median",
+                "ms", median, scrape["target_ms"], "the target", median / scrape["target_ms"],
+                "time / target", f"< {scrape['target_ms']:.0f} ms",
+                median < scrape["target_ms"]))
     listing = results.get("list")
     if listing:
         small, big = listing["small"], listing["big"]

@@ -19,10 +19,10 @@ import tempfile
 import time
 import traceback
 
-from . import (batches, common, listing, loadgen, profile, reads, report, sched_idle,
-               sched_lateness, workers)
+from . import (batches, common, listing, loadgen, metrics_scrape, profile, reads, report,
+               sched_idle, sched_lateness, workers)
 
-SECTIONS = ("service", "list", "idle", "lateness", "workers")
+SECTIONS = ("service", "list", "scrape", "idle", "lateness", "workers")
 # name: (full run, --quick)
 DEFAULTS = {
     "batches": (20, 3),
@@ -112,6 +112,8 @@ def main(argv=None):
         "service": lambda: run_service(args, directory, results),
         "list": lambda: results.__setitem__("list", listing.run(
             directory, args.small_jobs, args.big_jobs, args.list_requests, 10)),
+        "scrape": lambda: results.__setitem__("scrape", metrics_scrape.run(
+            directory, args.big_jobs)),
         "idle": lambda: results.__setitem__("idle", sched_idle.run(
             directory, args.idle_jobs, args.idle_seconds, args.settle_seconds)),
         "lateness": lambda: results.__setitem__("lateness", sched_lateness.run(
