@@ -30,7 +30,16 @@ class ScheduledJobIdConverter(BaseConverter):
     }
 
 
-CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter}
+class ModelNameConverter(BaseConverter):
+    """A model name in a path: any 1 to 200 characters, slashes included (meta/llama-3)."""
+
+    regex = r"[\s\S]{1,200}"
+    part_isolating = False
+    schema = {"type": "string", "minLength": 1, "maxLength": 200, "example": "gpt-4o"}
+
+
+CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter,
+              "model_name": ModelNameConverter}
 
 
 class DocumentPlugin(BasePlugin):

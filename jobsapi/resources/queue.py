@@ -40,15 +40,14 @@ class ModelLimits(View):
         return limits.list_limits()
 
 
-@blp.route("/api/model-limits/<path:model>")
+@blp.route("/api/model-limits/<model_name:model>")
 class ModelLimitByName(View):
     @blp.login_required(SETTINGS)
-    @blp.arguments(ModelLimitUpdateSchema)
+    @blp.arguments(ModelLimitUpdateSchema, required=False)
     @blp.response(200, ModelLimitSchema)
-    @blp.errors(400)
+    @blp.errors(400, 404)
     def put(self, body, model):
-        """Set a model's limits (a field left out: no limit)"""
-        _model(model)
+        """Set a model's limits (a field left out, or no body: no limit)"""
         body["paused_until"] = _utc(body.get("paused_until"))
         limit = limits.set_limits(model, body)
         activity.record("models.limits.update", user=current_user(), resource="model",
@@ -60,15 +59,9 @@ class ModelLimitByName(View):
     @blp.errors(400, 404)
     def delete(self, model):
         """Remove a model's limits"""
-        limits.remove_limits(_model(model))
+        limits.remove_limits(model)
         activity.record("models.limits.update", user=current_user(), resource="model",
                         resource_id=model, details={"removed": True})
-
-
-def _model(model):
-    if not 1 <= len(model) <= 200:
-        abort(400, message="A model name has 1 to 200 characters.")
-    return model
 
 
 @blp.route("/jobs/stats")
