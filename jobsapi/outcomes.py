@@ -55,24 +55,36 @@ def heartbeat(leases, lease_seconds=None, now=None):
     return renewed
 
 
-def complete(job_id, token, response_data=None, processing_metrics=None, now=None):
-    """The work is done: PROCESSED with its results (CANCELED if a cancel was asked)."""
+def _report(job_id, token, report, now, decide, error=None, results=None):
+    """A worker's report on the job it holds, fenced by its lease: `decide(job, attempt,
+    now)` gives the attempt's outcome and the job's changes; a job whose cancel was asked
+    ends CANCELED whatever the report (with its `results`); a repeat changes nothing."""
     with database.writing():
         now = now or utcnow()  # in the transaction: times follow the order of writes
-        attempt = _lease(job_id, token, now, "complete")
+        attempt = _lease(job_id, token, now, report)
         job = Job.get_by_id(job_id)
         if attempt is None:
-            return job
-        results = dict(response_data=response_data, processing_metrics=processing_metrics)
+            return job  # the same report again: recorded once
+        if job.cancel_requested:
+            outcome, changes = "canceled", {"status": "CANCELED", **(results or {})}
+        else:
+            outcome, changes = decide(job, attempt, now)
+        end_attempt(attempt, outcome, now, report, error)
+        return settle(job, now, attempt, **changes)
+
+
+def complete(job_id, token, response_data=None, processing_metrics=None, now=None):
+    """The work is done: PROCESSED with its results (CANCELED if a cancel was asked)."""
+    results = dict(response_data=response_data, processing_metrics=processing_metrics)
+
+    def decide(job, attempt, now):
         total = (processing_metrics or {}).get("totalTokens")
         if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
             # What the provider counted replaces the estimate for the rest of the window.
             JobAttempt.update(tokens=total).where(JobAttempt.id == attempt.id).execute()
-        if job.cancel_requested:
-            end_attempt(attempt, "canceled", now, "complete")
-            return settle(job, now, attempt, status="CANCELED", **results)
-        end_attempt(attempt, "processed", now, "complete")
-        return settle(job, now, attempt, status="PROCESSED", **results)
+        return "processed", {"status": "PROCESSED", **results}
+
+    return _report(job_id, token, "complete", now, decide, results=results)
 
 
 def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0,
@@ -83,29 +95,21 @@ def fail(job_id, token, error, retry_after=None, now=None, base=10.0, cap=900.0,
     `rate_limited` (the provider said to wait): back to PENDING after `retry_after`
     without counting the attempt, up to `max_snoozes` times; `pause_model` pauses the
     job's whole model until then, for every worker."""
-    with database.writing():
-        now = now or utcnow()  # in the transaction: times follow the order of writes
-        attempt = _lease(job_id, token, now, "fail")
-        job = Job.get_by_id(job_id)
-        if attempt is None:
-            return job
-        if job.cancel_requested:
-            end_attempt(attempt, "canceled", now, "fail", error)
-            return settle(job, now, attempt, status="CANCELED")
+
+    def decide(job, attempt, now):
         delay = retry_after if retry_after is not None else backoff(job.attempts, base, cap)
+        due = now + dt.timedelta(seconds=delay)
         if rate_limited and pause_model:
-            limits.pause(job.model, now + dt.timedelta(seconds=delay), now)
+            limits.pause(job.model, due, now)
         if rate_limited and job.snoozes < max_snoozes:
-            end_attempt(attempt, "retrying", now, "fail", error)
-            return settle(job, now, attempt, status="PENDING", snoozes=job.snoozes + 1,
-                          attempts=max(job.attempts - 1, 0),
-                          available_at=now + dt.timedelta(seconds=delay))
+            return "retrying", {"status": "PENDING", "available_at": due,
+                                "snoozes": job.snoozes + 1,
+                                "attempts": max(job.attempts - 1, 0)}
         if error.get("retryable", True) and job.attempts < job.max_attempts:
-            end_attempt(attempt, "retrying", now, "fail", error)
-            return settle(job, now, attempt, status="PENDING",
-                          available_at=now + dt.timedelta(seconds=delay))
-        end_attempt(attempt, "failed", now, "fail", error)
-        return settle(job, now, attempt, status="ERROR_PROCESSING", error_data=error)
+            return "retrying", {"status": "PENDING", "available_at": due}
+        return "failed", {"status": "ERROR_PROCESSING", "error_data": error}
+
+    return _report(job_id, token, "fail", now, decide, error)
 
 
 def backoff(attempt, base, cap):
@@ -117,18 +121,12 @@ def backoff(attempt, base, cap):
 def release(job_id, token, now=None):
     """The worker gives the job back unworked (say, shutting down): PENDING and due now,
     the attempt not counted (CANCELED if a cancel was asked)."""
-    with database.writing():
-        now = now or utcnow()  # in the transaction: times follow the order of writes
-        attempt = _lease(job_id, token, now, "release")
-        job = Job.get_by_id(job_id)
-        if attempt is None:
-            return job
-        if job.cancel_requested:
-            end_attempt(attempt, "canceled", now, "release")
-            return settle(job, now, attempt, status="CANCELED")
-        end_attempt(attempt, "released", now, "release")
-        return settle(job, now, attempt, status="PENDING", available_at=now,
-                      attempts=max(job.attempts - 1, 0))
+
+    def decide(job, attempt, now):
+        return "released", {"status": "PENDING", "available_at": now,
+                            "attempts": max(job.attempts - 1, 0)}
+
+    return _report(job_id, token, "release", now, decide)
 
 
 def cancel(user, job_id, now=None):
