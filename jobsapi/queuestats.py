@@ -23,9 +23,14 @@ def by_model(now=None):
         counts.setdefault(model, dict.fromkeys(STATUSES, 0))[status] = count
     limited = {limit.model: limit for limit in ModelLimit.select()}
     models = sorted(set(counts) | set(limited))
-    oldest = dict(Job.select(Job.model, pw.fn.MIN(Job.available_at)).where(
-        Job.deleted_at.is_null() & (Job.status == "PENDING") & (Job.available_at <= now)
-    ).group_by(Job.model).tuples())
+    oldest = {}  # per model, through the (model, status, available_at) index
+    for model in models:
+        if counts.get(model, {}).get("PENDING"):
+            first = Job.select(pw.fn.MIN(Job.available_at)).where(
+                (Job.model == model) & (Job.status == "PENDING") & Job.deleted_at.is_null()
+                & (Job.available_at <= now)).scalar()
+            if first is not None:
+                oldest[model] = first
     held = dict(JobAttempt.select(JobAttempt.model, pw.fn.COUNT(JobAttempt.id)).where(
         (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at > now)
     ).group_by(JobAttempt.model).tuples())
