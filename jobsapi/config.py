@@ -55,6 +55,7 @@ class Config:
     JOBSAPI_RETAIN_FINISHED_DAYS = None  # unset: CONSUMED and CANCELED jobs are kept
     JOBSAPI_WAITING_CLAIMS = None  # claims waiting at once; unset: half of JOBSAPI_THREADS
     JOBSAPI_MAX_SNOOZES = 20  # rate-limited failures that do not count as attempts
+    JOBSAPI_CLAIM_POLL_SECONDS = 0.5  # how often a waiting claim looks again unwoken
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -87,6 +88,7 @@ class Config:
         "JOBSAPI_RETAIN_FINISHED_DAYS": int,
         "JOBSAPI_WAITING_CLAIMS": int,
         "JOBSAPI_MAX_SNOOZES": int,
+        "JOBSAPI_CLAIM_POLL_SECONDS": float,
     }
 
 

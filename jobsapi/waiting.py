@@ -1,4 +1,5 @@
-"""Claims that wait for work: woken when this process makes a job due, else polling.
+"""Claims that wait for work: woken when a job is made due in this process, or in another
+on the database (through the scheduler's bell), else by polling.
 
 Waiting calls are capped (they each hold a server thread): past the cap a claim is
 answered at once. A waiting claim holds no database connection while it sleeps."""
@@ -10,7 +11,6 @@ from flask import current_app
 
 from . import database
 
-POLL_SECONDS = 0.5  # jobs made due by other processes, or by time, are seen this often
 
 
 class Busy(Exception):
@@ -18,7 +18,8 @@ class Busy(Exception):
 
 
 class Waiting:
-    def __init__(self, slots):
+    def __init__(self, slots, poll_seconds):
+        self.poll_seconds = poll_seconds  # jobs made due by time are seen this often
         self._slots = threading.BoundedSemaphore(max(slots, 1))
         self._changed = threading.Condition()
         self._generation = 0
@@ -45,14 +46,29 @@ class Waiting:
                 database.current().close()  # sleep without holding a pooled connection
                 with self._changed:
                     self._changed.wait_for(lambda: self._generation != seen,
-                                           min(left, POLL_SECONDS))
+                                           min(left, self.poll_seconds))
         finally:
             self._slots.release()
 
 
 def init_app(app):
-    slots = app.config["JOBSAPI_WAITING_CLAIMS"] or app.config["JOBSAPI_THREADS"] // 2
-    app.extensions["jobsapi.waiting"] = Waiting(slots)
+    """The app's Waiting, woken too when another process rings the scheduler's bell."""
+    config = app.config
+    waiting = Waiting(config["JOBSAPI_WAITING_CLAIMS"] or config["JOBSAPI_THREADS"] // 2,
+                      config["JOBSAPI_CLAIM_POLL_SECONDS"])
+    app.extensions["jobsapi.waiting"] = waiting
+    scheduler = app.extensions.get("jobsapi.scheduler")
+    if scheduler is not None:
+        scheduler.on_ring(waiting.notify)
+
+
+def jobs_due():
+    """Jobs became due here: wake the claims waiting in this process and, through the
+    scheduler's bell, in the others on the database."""
+    current_app.extensions["jobsapi.waiting"].notify()
+    scheduler = current_app.extensions.get("jobsapi.scheduler")
+    if scheduler is not None:
+        scheduler.ring()
 
 
 def waiting():

@@ -26,6 +26,7 @@ class LocalBell:
 
     def __init__(self):
         self._event = threading.Event()
+        self.listeners = []  # called (in the reader's thread) whenever another process rings
 
     def listen(self):
         self._event.clear()
@@ -82,6 +83,11 @@ class Doorbell(LocalBell):
             except OSError:
                 return
             self._event.set()
+            for listener in list(self.listeners):
+                try:
+                    listener()
+                except Exception:  # a listener must not stop the wake-ups
+                    log.exception("a doorbell listener failed")
 
     def ring(self):
         """Wake every other scheduler on the database."""

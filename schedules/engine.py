@@ -64,6 +64,7 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         self.max_sleep = 30.0
         self.clock = utcnow
         self._bell = LocalBell()  # wakes the loop; a shared one wakes other processes' too
+        self._ring_listeners = self._bell.listeners  # kept by every bell the loop gets
         self._stopping = threading.Event()
         self._thread = None
         self._pool = None
@@ -90,6 +91,7 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         if self._thread is None:  # a running loop keeps the bell it waits on
             self._bell.close()
             self._bell = bell_for(getattr(db, "database", None))
+            self._bell.listeners = self._ring_listeners
         cron.zone(timezone)  # fail early on an unknown zone
         self.timezone = timezone
         self._threads = threads

@@ -30,6 +30,16 @@ class Loop:
         if everywhere:
             self._bell.ring()
 
+    def ring(self):
+        """Wake the schedulers (and whoever listens to their bell) of the other processes
+        on the database: something there may want to look again."""
+        self._bell.ring()
+
+    def on_ring(self, listener):
+        """Call `listener()` whenever another process on the database rings (from the
+        bell's reader thread, while the loop runs)."""
+        self._ring_listeners.append(listener)
+
     def start(self):
         """Start the loop thread (idempotent)."""
         if self._thread is not None:
@@ -43,6 +53,7 @@ class Loop:
             log.warning("scheduler wake-ups are local only (polling for other processes): %s",
                         exc)
             self._bell = LocalBell()
+            self._bell.listeners = self._ring_listeners
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 

@@ -395,3 +395,32 @@ def test_requests_get_no_5xx_and_the_documented_bounds(worker):
     assert_error(worker.post(f"/jobs/{'a' * 24}/fail", json={"leaseToken": "t"}), 400)
     assert requests.post(worker.server.base_url + "/jobs/claim", json={"workerId": "w"},
                          timeout=10).status_code == 401
+
+
+def test_a_waiting_claim_is_woken_by_a_job_made_in_another_process(tmp_path):
+    """Two servers on one database, polling only every 30 s: a claim waiting on one gets
+    the job created through the other, woken through the scheduler's bell."""
+    first = LiveServer(tmp_path, JOBSAPI_CLAIM_POLL_SECONDS="30").start()
+    second = LiveServer(tmp_path, JOBSAPI_CLAIM_POLL_SECONDS="30",
+                        JOBSAPI_DATABASE=str(first.database))
+    second.log_path = tmp_path / "second.log"
+    try:
+        second.start()
+        boss = Api(first, "admin", ADMIN_PASSWORD)
+        worker = key_for(first, boss, new_user(first, boss, ["jobs.work"]))
+        client = new_user(second, Api(second, "admin", ADMIN_PASSWORD))
+        shared, answer = model(), {}
+        waiter = threading.Thread(target=lambda: answer.update(response=worker.post(
+            "/jobs/claim", json={"workerId": "w", "models": [shared], "waitSeconds": 20}),
+            at=time.monotonic()))
+        waiter.start()
+        time.sleep(0.5)  # the claim is waiting (and has looked once)
+        job = create(client, model=shared)
+        created = time.monotonic()
+        waiter.join(timeout=25)
+        assert [j["jobId"] for j in answer["response"].json()["jobs"]] == [job["jobId"]]
+        # Woken, not found at the end of its 20 s (nor by a poll, every 30 s here).
+        assert answer["at"] - created < 10
+    finally:
+        second.stop()
+        first.stop()

@@ -10,7 +10,7 @@ from ..auth import current_user
 from ..errors import InvalidInput
 from ..ids import JOB_ID_RE
 from ..rest import Blueprint, View
-from ..waiting import waiting
+from ..waiting import jobs_due
 from ..schemas.jobs import (
     IdempotencyArgs,
     JobBatchCreateSchema,
@@ -76,7 +76,7 @@ def _create(make, schema, key=None):
                                 headers={"Idempotent-Replayed": "true"})
             created = make()
             idempotency.remember(user, key, digest, 201, json.dumps(schema.dump(created)))
-    waiting().notify()
+    jobs_due()
     return created
 
 

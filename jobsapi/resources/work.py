@@ -19,7 +19,7 @@ from ..schemas.work import (
     LeaseTokenSchema,
 )
 from ..schemas.jobs import JobSchema
-from ..waiting import Busy, waiting
+from ..waiting import Busy, jobs_due, waiting
 from .jobs import checked_id
 
 blp = Blueprint("work", __name__, url_prefix="/jobs",
@@ -112,7 +112,7 @@ class Fail(View):
                             cap=config["JOBSAPI_RETRY_MAX_SECONDS"],
                             rate_limited=body["rate_limited"], pause_model=body["pause_model"],
                             max_snoozes=config["JOBSAPI_MAX_SNOOZES"])
-        waiting().notify()
+        jobs_due()
         return job
 
 
@@ -125,7 +125,7 @@ class Release(View):
     def post(self, body, job_id):
         """Give the job back unworked: PENDING now, the attempt not counted"""
         job = outcomes.release(checked_id(job_id), body["lease_token"])
-        waiting().notify()
+        jobs_due()
         return job
 
 
