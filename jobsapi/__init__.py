@@ -10,6 +10,8 @@ from .resources import activities, health, jobs, queue, scheduled, userkeys, use
 from .resources import metrics as metrics_resource
 from .server import serve
 
+__all__ = ["create_app", "prepare", "serve"]
+
 BLUEPRINTS = (health.blp, auth_resource.blp, users.blp, userkeys.blp, jobs.blp, work.blp,
               queue.blp, scheduled.blp, activities.blp)
 

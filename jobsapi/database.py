@@ -76,6 +76,9 @@ def init_app(app):
     With JOBSAPI_CREATE_DATABASE false (the CLI), a missing file is left missing: the
     commands that write call `prepare` first, the others refuse (see `is_present`)."""
     app.config.setdefault("JOBSAPI_CREATE_DATABASE", True)
+    if app.config["JOBSAPI_DATABASE"].startswith(("postgresql://", "postgres://")):
+        raise SystemExit("JOBSAPI_DATABASE: this version runs on SQLite only; give the path "
+                         "of a database file")
     # Connections are pooled: a request takes one at its first query and gives it back
     # in teardown, so the pragmas are paid once per connection, not once per request.
     db = PooledSqliteDatabase(app.config["JOBSAPI_DATABASE"], pragmas=PRAGMAS, timeout=10,
