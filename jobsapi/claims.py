@@ -95,6 +95,8 @@ def reap(now=None):
         for attempt in lapsed:
             end_attempt(attempt, "lease_expired", now)
             job = Job.get_by_id(attempt.job_id)
+            if job.status != "PROCESSING":
+                continue  # moved on meanwhile (an admin's PATCH): the lease just ends
             if job.cancel_requested:
                 settle(job, now, attempt, status="CANCELED")
             elif job.attempts >= job.max_attempts:

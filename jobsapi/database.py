@@ -3,6 +3,7 @@ and schema.sql applied on start."""
 
 import os
 import pathlib
+import sqlite3
 
 from flask import current_app
 from playhouse.pool import PooledSqliteDatabase
@@ -154,6 +155,9 @@ def apply_schema(database):
         )
     if version == SCHEMA_VERSION:
         return
+    # One transaction for the steps, schema.sql and the new version (SQLite's DDL is
+    # transactional): a crash leaves the old version whole, and of two processes starting
+    # at once, the second finds the work done.
     with dialect.write_transaction(database):
         current = database.execute_sql("PRAGMA user_version").fetchone()[0]
         for step in range(current + 1, SCHEMA_VERSION + 1):  # another process may be done
@@ -162,5 +166,18 @@ def apply_schema(database):
                     statement(database)
                 else:
                     database.execute_sql(statement)
-    if current < SCHEMA_VERSION:
-        database.connection().executescript(SCHEMA_PATH.read_text())
+        if current < SCHEMA_VERSION:
+            for statement in statements(SCHEMA_PATH.read_text()):
+                database.execute_sql(statement)
+
+
+def statements(script):
+    """The statements of an SQL script, one by one (a trigger's body kept whole)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        if not statement and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""

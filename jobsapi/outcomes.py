@@ -9,7 +9,7 @@ import datetime as dt
 import random
 
 from . import database, limits
-from .claims import end_attempt, running_attempts, settle
+from .claims import end_attempt, reap, running_attempts, settle
 from .errors import IllegalChange, JobNotFound, LeaseLost, Move
 
 __all__ = ["LeaseLost", "attempts", "backoff", "cancel", "complete", "fail", "heartbeat",
@@ -18,6 +18,8 @@ from .models import Job, JobAttempt
 from .secretkey import digest
 from .timeutil import utcnow
 from .workjobs import visible_jobs
+
+MAX_TOKENS = 100_000_000  # a reported totalTokens above this is not believed
 
 
 def _lease(job_id, token, now, report=None):
@@ -79,7 +81,7 @@ def complete(job_id, token, response_data=None, processing_metrics=None, now=Non
 
     def decide(job, attempt, now):
         total = (processing_metrics or {}).get("totalTokens")
-        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+        if isinstance(total, int) and not isinstance(total, bool) and 0 <= total <= MAX_TOKENS:
             # What the provider counted replaces the estimate for the rest of the window.
             JobAttempt.update(tokens=total).where(JobAttempt.id == attempt.id).execute()
         return "processed", {"status": "PROCESSED", **results}
@@ -134,6 +136,7 @@ def cancel(user, job_id, now=None):
     next reports or its lease lapses (the heartbeat tells the worker)."""
     with database.writing():
         now = now or utcnow()  # in the transaction: times follow the order of writes
+        reap(now)  # a lapsed lease first gives its job back, then the cancel applies
         job = visible_jobs(user).where(Job.id == job_id).get_or_none()
         if job is None:
             raise JobNotFound(job_id)

@@ -236,3 +236,9 @@ def test_reported_tokens_replace_the_estimate(clocked):
     outcomes.complete(first, claimed.token, processing_metrics={"totalTokens": 5}, now=T0)
     assert taken(owner, "e", T0 + dt.timedelta(seconds=1)) == [second]  # 5 + 90 <= 100
     assert current_app.config["JOBSAPI_MAX_SNOOZES"] == 20
+
+
+def test_a_pause_past_the_last_datetime_is_400(servers, boss):
+    body = {"pausedUntil": "9999-12-31T23:59:00-05:00"}
+    assert_error(boss.put("/api/model-limits/far", json=body), 400, "out of range")
+    assert_error(boss.get("/api/activities", params={"since": body["pausedUntil"]}), 400)

@@ -165,3 +165,45 @@ def test_job_counts_follow_every_write_of_a_job(app):
         Job.update(deleted_at=dt.datetime(2026, 1, 3)).where(Job.id == f"{3:024x}").execute()
         Job.delete().where(Job.id == f"{3:024x}").execute()  # deleted before: not counted
         assert counted() == actual() == {("a", "PROCESSING"): 1, ("b", "PENDING"): 2}
+
+
+def test_an_upgrade_that_fails_half_way_leaves_the_old_version_whole(tmp_path, monkeypatch):
+    """The steps, schema.sql and the version are one transaction: a failure (a crash, or
+    another process first) leaves version 5 as it was, and the next start upgrades."""
+    path = tmp_path / "v5.db"
+    connection = sqlite3.connect(path)
+    connection.executescript((pathlib.Path(__file__).parent / "data" / "schema-v5.sql").read_text())
+    connection.close()
+
+    whole = database.statements
+
+    def killed_half_way(script):  # schema.sql applied in part, then the process dies
+        for number, statement in enumerate(whole(script)):
+            if number == 10:
+                raise RuntimeError("killed half way")
+            yield statement
+
+    monkeypatch.setattr(database, "statements", killed_half_way)
+    db = pw.SqliteDatabase(str(path))
+    with db.connection_context(), pytest.raises(RuntimeError, match="half way"):
+        database.apply_schema(db)
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert "job_counts" not in tables(check)
+    monkeypatch.undo()
+    with db.connection_context():
+        database.apply_schema(db)
+        database.apply_schema(db)  # a second start finds the work done
+    assert check.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION
+    fresh = sqlite3.connect(tmp_path / "fresh.db")
+    fresh.executescript(database.SCHEMA_PATH.read_text())
+    objects = "SELECT type, name FROM sqlite_master ORDER BY type, name"
+    assert check.execute(objects).fetchall() == fresh.execute(objects).fetchall()
+
+
+def test_statements_keep_a_triggers_body_whole():
+    script = database.SCHEMA_PATH.read_text()
+    found = list(database.statements(script))
+    assert len([s for s in found if s.startswith("CREATE TRIGGER")]) == 3
+    assert all(sqlite3.complete_statement(statement + ";") or statement.endswith(";")
+               for statement in found)

@@ -85,3 +85,39 @@ def test_reap_leases_settles_each_lapsed_lease(app):
         assert Job.get_by_id(lapsed).status == "PENDING"
         assert Job.get_by_id(live).status == "PROCESSING"
         assert claims.reap(now) == 0  # nothing left to take back
+
+
+def test_a_lapsed_lease_of_a_job_moved_on_just_ends(app):
+    with app.app_context(), database.current().connection_context():
+        owner, now = User.get(User.username == "admin"), utcnow()
+        moved = job(owner, "PROCESSED", now, attempts=1)  # an admin's PATCH, say
+        attempt(moved, "running", now - DAY, now - dt.timedelta(seconds=1))
+        assert claims.reap(now) == 1
+        assert Job.get_by_id(moved).status == "PROCESSED"
+        assert JobAttempt.get(JobAttempt.job == moved).outcome == "lease_expired"
+
+
+def test_a_cancel_after_a_lease_lapsed_stays_canceled(app):
+    from jobsapi import outcomes
+
+    with app.app_context(), database.current().connection_context():
+        owner, now = User.get(User.username == "admin"), utcnow()
+        job_id = job(owner, "PENDING", now)
+        [held] = claims.claim(owner, "w", lease_seconds=10, now=now)
+        later = now + dt.timedelta(seconds=20)  # the worker died; nobody reaped yet
+        assert outcomes.cancel(owner, job_id, now=later).status == "CANCELED"
+        claims.reap(later + dt.timedelta(seconds=1))
+        assert Job.get_by_id(job_id).status == "CANCELED"
+        assert held.job.id == job_id
+
+
+def test_a_reported_total_past_belief_keeps_the_estimate(app):
+    from jobsapi import outcomes
+
+    with app.app_context(), database.current().connection_context():
+        owner, now = User.get(User.username == "admin"), utcnow()
+        job(owner, "PENDING", now)
+        [held] = claims.claim(owner, "w", now=now)
+        outcomes.complete(held.job.id, held.token, processing_metrics={"totalTokens": 10**20},
+                          now=now)
+        assert JobAttempt.get(JobAttempt.job == held.job.id).tokens == 1  # "p": 1 char / 4

@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from flask_smorest import abort
+
 from ..models import Activity
 from ..rest import Blueprint, View
 from ..schemas.scheduled import ActivityArgs, ActivityPageSchema
@@ -11,7 +13,10 @@ blp = Blueprint("activities", __name__, url_prefix="/api/activities", descriptio
 
 def _utc(value):
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59-05:00 is past the last datetime
+            abort(400, message="A time in the request is out of range.")
     return value
 
 

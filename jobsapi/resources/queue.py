@@ -27,7 +27,10 @@ def _watching():
 
 def _utc(value):
     if value is not None and value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:59-05:00 is past the last datetime
+            abort(400, message="A time in the request is out of range.")
     return value
 
 
