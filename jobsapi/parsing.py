@@ -1,6 +1,7 @@
 """Reading requests: strict JSON bodies, and a parser that answers bad input with 400
 in the one error shape."""
 
+import datetime as dt
 import json
 import math
 import re
@@ -9,7 +10,7 @@ import urllib.parse
 import marshmallow as ma
 from webargs.flaskparser import FlaskParser, abort
 
-from .errors import first_message
+from .errors import InvalidInput, first_message
 
 
 def _reject_constant(name):
@@ -95,3 +96,14 @@ def _short_keys(errors):
             key = key[:FIELD_NAME_SHOWN - 3] + "..."
         short.setdefault(key, _short_keys(value))
     return short
+
+
+def naive_utc(value):
+    """A time from the request as naive UTC (a time without an offset is UTC already);
+    400 for one past the last datetime once in UTC (9999-12-31T23:59-05:00)."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidInput("A time in the request is out of range.") from None

@@ -1,12 +1,11 @@
 """Model limits (/api/model-limits, admin or settings.update), queue stats (/jobs/stats)
 and workers (/api/workers), both for admins and jobs.work."""
 
-import datetime as dt
-
 from flask_smorest import abort
 
 from .. import activity, limits, queuestats
 from ..auth import current_user, has_permission
+from ..parsing import naive_utc
 from ..rest import Blueprint, View
 from ..schemas.limits import (
     ModelLimitSchema,
@@ -24,14 +23,6 @@ def _watching():
     if not has_permission(current_user(), WORK):
         abort(403, message=f"This action requires the '{WORK}' permission.")
 
-
-def _utc(value):
-    if value is not None and value.tzinfo is not None:
-        try:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        except OverflowError:  # 9999-12-31T23:59-05:00 is past the last datetime
-            abort(400, message="A time in the request is out of range.")
-    return value
 
 
 @blp.route("/api/model-limits")
@@ -51,7 +42,7 @@ class ModelLimitByName(View):
     @blp.errors(400, 404)
     def put(self, body, model):
         """Set a model's limits (a field left out, or no body: no limit)"""
-        body["paused_until"] = _utc(body.get("paused_until"))
+        body["paused_until"] = naive_utc(body.get("paused_until"))
         limit = limits.set_limits(model, body)
         activity.record("models.limits.update", user=current_user(), resource="model",
                         resource_id=model, details=ModelLimitSchema().dump(limit))
