@@ -17,13 +17,12 @@ from .leases import Leases
 from .loop import CLAIM_AHEAD, Loop
 from .models import ScheduledJob, bind, write_transaction
 from .registry import Registry
-from .runs import AlreadyRunning, Runs, active_run
+from .runs import AlreadyRunning, Runs
 from .slots import SlotClaims, next_fire
 
 log = logging.getLogger("schedules")
 
-__all__ = ["CLAIM_AHEAD", "AlreadyRunning", "NotScheduled", "Scheduler", "UnknownJob",
-           "active_run"]
+__all__ = ["CLAIM_AHEAD", "AlreadyRunning", "NotScheduled", "Scheduler", "UnknownJob"]
 
 class UnknownJob(LookupError):
     """No task is registered under that id."""
@@ -193,10 +192,6 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
                 row.save()
         self.wake(everywhere=True)
         return row
-
-    @staticmethod
-    def active_run(job_id):
-        return active_run(job_id)
 
 
 def _later(slot, now):
