@@ -12,6 +12,7 @@ from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
 from . import apikeys, caches
 from .database import is_present as database_is_present
+from .database import is_postgresql as database_is_postgresql
 from .errors import Unauthorized
 from .models import RevokedToken, User
 from .secretkey import load_secret_key
@@ -29,6 +30,9 @@ def init_app(app):
     Beside a database not created yet (the CLI's, see database.init_app) no key is made
     and JWT_SECRET_KEY stays unset until `prepare`."""
     # no SECRET_KEY: the service keeps no cookie session
+    if not app.config.get("JOBSAPI_SECRET_KEY") and database_is_postgresql(app):
+        raise SystemExit("JOBSAPI_SECRET_KEY: required on PostgreSQL (every instance signs "
+                         "tokens with it, so give them all the same one)")
     app.config["JWT_SECRET_KEY"] = app.config.get("JOBSAPI_SECRET_KEY") or load_secret_key(
         app.config["JOBSAPI_DATABASE"], create=database_is_present(app)
     )

@@ -24,6 +24,7 @@ class Config:
     JOBSAPI_PORT = 8000
     JOBSAPI_THREADS = 8
     JOBSAPI_DATABASE = "var/jobsapi.db"
+    JOBSAPI_DATABASE_POOL = None  # PostgreSQL connections per instance; unset: both thread counts + 4
     JOBSAPI_SECRET_KEY = None  # unset: generated once and kept beside the database
     JOBSAPI_ADMIN_PASSWORD = None  # unset: generated and printed once on first start
     JOBSAPI_MAX_BATCH = 1000
@@ -61,6 +62,7 @@ class Config:
     PARSERS = {
         "JOBSAPI_PORT": int,
         "JOBSAPI_THREADS": int,
+        "JOBSAPI_DATABASE_POOL": int,
         "JOBSAPI_MAX_BATCH": int,
         "JOBSAPI_MAX_BODY": int,
         "JOBSAPI_MODELS": _csv,

@@ -1,5 +1,6 @@
 """Each app's database: made and bound in init_app, one pooled connection per request,
-and schema.sql applied on start."""
+and its schema applied on start: schema.sql on SQLite (a file path, the default),
+schema.postgresql.sql on PostgreSQL (a postgresql:// URL)."""
 
 import os
 import pathlib
@@ -10,7 +11,7 @@ from playhouse.pool import PooledSqliteDatabase
 
 from schedules import models as engine_models
 
-from . import dialect, models
+from . import dialect, models, postgres
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 6
@@ -62,6 +63,9 @@ UPGRADES = {
     ],
 }
 
+# PostgreSQL's upgrade steps, as UPGRADES (a database there starts at version 6).
+POSTGRESQL_UPGRADES = {}
+
 PRAGMAS = {
     "busy_timeout": 10000,  # first: switching to WAL may itself wait for a lock
     "journal_mode": "wal",
@@ -77,20 +81,46 @@ def init_app(app):
     With JOBSAPI_CREATE_DATABASE false (the CLI), a missing file is left missing: the
     commands that write call `prepare` first, the others refuse (see `is_present`)."""
     app.config.setdefault("JOBSAPI_CREATE_DATABASE", True)
-    if app.config["JOBSAPI_DATABASE"].startswith(("postgresql://", "postgres://")):
-        raise SystemExit("JOBSAPI_DATABASE: this version runs on SQLite only; give the path "
-                         "of a database file")
-    # Connections are pooled: a request takes one at its first query and gives it back
-    # in teardown, so the pragmas are paid once per connection, not once per request.
-    db = PooledSqliteDatabase(app.config["JOBSAPI_DATABASE"], pragmas=PRAGMAS, timeout=10,
-                              max_connections=None, stale_timeout=600,
-                              check_same_thread=False)
+    db = open_database(app.config)
     app.extensions["jobsapi.db"] = db
     bind(db)
     if app.config["JOBSAPI_CREATE_DATABASE"] or is_present(app):
         prepare(app)
     app.before_request(bind_app_database)
     app.teardown_appcontext(close_connection)
+
+
+def open_database(config):
+    """The pooled peewee database JOBSAPI_DATABASE names: a request takes a connection at
+    its first query and gives it back in teardown, so a connection's set-up is paid once,
+    not once per request. A PostgreSQL server must answer now (else one line and exit)."""
+    name = config["JOBSAPI_DATABASE"]
+    if postgres.is_url(name):
+        size = config.get("JOBSAPI_DATABASE_POOL") or (
+            config["JOBSAPI_THREADS"] + config["JOBSAPI_SCHEDULER_THREADS"] + 4)
+        db = postgres.open_database(postgres.check_url(name), size)
+        postgres.check_reachable(db)
+        return db
+    return PooledSqliteDatabase(name, pragmas=PRAGMAS, timeout=10, max_connections=None,
+                                stale_timeout=600, check_same_thread=False)
+
+
+def is_postgresql(app):
+    """Whether the app runs on PostgreSQL."""
+    return postgres.is_url(app.config["JOBSAPI_DATABASE"])
+
+
+def file_of(app):
+    """The app's SQLite database file; None on PostgreSQL (or in memory)."""
+    path = app.config["JOBSAPI_DATABASE"]
+    return None if is_postgresql(app) or path == ":memory:" else path
+
+
+def now():
+    """Now, as naive UTC, on the clock of the calling thread's database (the server's,
+    on PostgreSQL, shared by every instance)."""
+    db = current()
+    return dialect.of(db).now(db)
 
 
 def bind(db):
@@ -122,15 +152,16 @@ def close_connection(exc):
 
 
 def is_present(app):
-    """Whether the app's database file exists (an in-memory one always does)."""
+    """Whether the app's database file exists (an in-memory one always does, and so does a
+    PostgreSQL database, which the server was just asked about)."""
     path = app.config["JOBSAPI_DATABASE"]
-    return path == ":memory:" or os.path.exists(path)
+    return path == ":memory:" or is_postgresql(app) or os.path.exists(path)
 
 
 def prepare(app):
     """Create the database file (and its directory) if missing; bring its schema up to date."""
-    path = app.config["JOBSAPI_DATABASE"]
-    if path != ":memory:":
+    path = file_of(app)
+    if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     db = app.extensions["jobsapi.db"]
     with db.connection_context():
@@ -145,6 +176,10 @@ def missing_message(app):
 
 def apply_schema(database):
     """Create the schema on an empty database, or run the upgrade steps it lacks."""
+    if isinstance(database, postgres.pw.PostgresqlDatabase):
+        # The first version on PostgreSQL is 6: later ones add their steps here.
+        postgres.apply_schema(database, SCHEMA_VERSION, POSTGRESQL_UPGRADES)
+        return
     version = database.execute_sql("PRAGMA user_version").fetchone()[0]
     if version == 0:
         database.connection().executescript(SCHEMA_PATH.read_text())

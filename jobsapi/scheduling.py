@@ -4,7 +4,7 @@ from flask import current_app
 
 from schedules import Registry, Scheduler
 
-from . import backups, models
+from . import backups, database, models
 
 registry = Registry()
 
@@ -23,7 +23,7 @@ def init_app(app):
         misfire_grace=config["JOBSAPI_MISFIRE_GRACE"],
         shutdown_grace=config["JOBSAPI_SHUTDOWN_GRACE"],
         lease=config["JOBSAPI_SCHEDULER_LEASE"],
-        settings=task_settings(config, db.database),
+        settings=task_settings(config, database.file_of(app)),
     )
     with db.connection_context():
         scheduler.sync()
@@ -31,12 +31,16 @@ def init_app(app):
 
 
 def task_settings(config, database_file):
-    """What the built-in tasks read from their context's settings."""
+    """What the built-in tasks read from their context's settings (`database_file` None
+    on PostgreSQL: nothing to copy or tidy on this box, and never the URL)."""
+    backup_dir = config["JOBSAPI_BACKUP_DIR"]
+    if not backup_dir and database_file:
+        backup_dir = backups.default_directory(database_file)
     return {
         "purge_after_days": config["JOBSAPI_PURGE_AFTER_DAYS"],
         "log_retention_days": config["JOBSAPI_LOG_RETENTION_DAYS"],
         "database_file": database_file,
-        "backup_dir": config["JOBSAPI_BACKUP_DIR"] or backups.default_directory(database_file),
+        "backup_dir": backup_dir,
         "backup_keep": config["JOBSAPI_BACKUP_KEEP"],
         "retain_finished_days": config["JOBSAPI_RETAIN_FINISHED_DAYS"],
     }

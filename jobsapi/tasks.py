@@ -8,7 +8,7 @@ import peewee as pw
 from schedules.doorbell import remove_stale_sockets
 from schedules.models import JobRun
 
-from . import backups, database
+from . import backups, database, dialect
 from .accounts import purge_revoked_tokens
 from .models import Job, RefreshToken
 from .scheduling import registry
@@ -81,9 +81,7 @@ def prune_job_logs(context):
 )
 def metadata_sync(context):
     db = database.current()
-    db.execute_sql("PRAGMA analysis_limit = 1000")  # sample: bounded time on large tables
-    db.execute_sql("ANALYZE")
-    tables = db.execute_sql("SELECT count(DISTINCT tbl) FROM sqlite_stat1").fetchone()[0]
+    tables = dialect.of(db).analyze(db)
     return f"Query-planner statistics refreshed for {tables} tables"
 
 
@@ -95,6 +93,8 @@ def metadata_sync(context):
     schedule="15 1 * * *",
 )
 def backup_database(context):
+    if context.settings["database_file"] is None:
+        return "Nothing to do on PostgreSQL: back it up with pg_dump (README, Backups)"
     directory = context.settings["backup_dir"]
     path = backups.back_up(context.settings["database_file"], directory)
     removed = backups.prune(directory, context.settings["backup_keep"])
@@ -111,9 +111,10 @@ def backup_database(context):
 )
 def cleanup_orphaned_files(context):
     directory = context.settings["backup_dir"]
-    removed = (backups.prune(directory, context.settings["backup_keep"])
-               + backups.remove_partials(directory)
-               + remove_stale_sockets(context.settings["database_file"]))
+    removed = remove_stale_sockets(context.settings["database_file"])
+    if directory:
+        removed = (backups.prune(directory, context.settings["backup_keep"])
+                   + backups.remove_partials(directory) + removed)
     if not removed:
         return "Removed 0 orphaned files"
     return f"Removed {len(removed)} orphaned files: {backups.listed(removed)}"

@@ -16,6 +16,8 @@ import tempfile
 import threading
 import uuid
 
+import peewee as pw
+
 log = logging.getLogger("schedules")
 
 
@@ -127,8 +129,14 @@ def _send(sock, path):
         pass
 
 
-def bell_for(database_file):
-    """A Doorbell shared by every scheduler on `database_file`, or a LocalBell."""
+def bell_for(database):
+    """The bell of the schedulers on a peewee database: on PostgreSQL, LISTEN/NOTIFY;
+    on a SQLite file (or its path), a Doorbell shared by every scheduler on it; else a
+    LocalBell."""
+    if isinstance(database, pw.PostgresqlDatabase):
+        from .notify import NotifyBell
+        return NotifyBell(database)
+    database_file = getattr(database, "database", database)
     if not database_file or database_file == ":memory:" or not hasattr(socket, "AF_UNIX"):
         return LocalBell()
     directory = _directory_for(database_file)

@@ -89,7 +89,7 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
         self._bind()
         if self._thread is None:  # a running loop keeps the bell it waits on
             self._bell.close()
-            self._bell = bell_for(getattr(db, "database", None))
+            self._bell = bell_for(db)
             self._bell.listeners = self._ring_listeners
         cron.zone(timezone)  # fail early on an unknown zone
         self.timezone = timezone

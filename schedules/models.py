@@ -9,6 +9,8 @@ import peewee as pw
 from playhouse.shortcuts import ThreadSafeDatabaseMetadata
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema.sql"
+# The advisory lock (a bigint key) PostgreSQL writers take turns on.
+WRITERS_LOCK = 0x6A6F6273_0002
 RESULTS = ("running", "success", "error", "skipped", "missed", "interrupted")
 
 
@@ -68,7 +70,16 @@ def write_transaction(database):
     """A transaction for a read-then-write. On SQLite it takes the write lock at once
     (BEGIN IMMEDIATE), so writers queue for it instead of failing to upgrade, and the
     writers of this process queue first on a lock of their own: one is woken the moment
-    the other commits, where SQLite's busy handler would have them sleep and retry."""
+    the other commits, where SQLite's busy handler would have them sleep and retry.
+
+    On PostgreSQL the transaction takes a transaction-scoped advisory lock first: the
+    writers of every instance on the database take turns as SQLite's do, so each one's
+    read-then-write sees what the one before it wrote."""
+    if isinstance(database, pw.PostgresqlDatabase):
+        with database.atomic():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
+            yield
+        return
     if not isinstance(database, pw.SqliteDatabase):
         with database.atomic():
             yield
