@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     operation TEXT NOT NULL,
     prompts JSONB NOT NULL,
     model TEXT NOT NULL,
-    temperature REAL CHECK (temperature IS NULL OR temperature BETWEEN 0 AND 2),
+    temperature DOUBLE PRECISION CHECK (temperature IS NULL OR temperature BETWEEN 0 AND 2),
     priority INTEGER NOT NULL DEFAULT 500 CHECK (priority BETWEEN 1 AND 1000),
     request_data JSONB NOT NULL,
     client_reference JSONB,

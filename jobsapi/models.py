@@ -76,7 +76,7 @@ class Job(BaseModel):
     operation = pw.TextField()
     prompts = JSONField()
     model = pw.TextField()
-    temperature = pw.FloatField(null=True)
+    temperature = pw.DoubleField(null=True)
     priority = pw.IntegerField(default=500)
     request_data = JSONField()
     client_reference = JSONField(null=True)

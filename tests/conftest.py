@@ -1,10 +1,16 @@
-"""Fixtures: an app on its own SQLite file, and the real server (waitress) over HTTP."""
+"""Fixtures: an app on its own database, and the real server (waitress) over HTTP.
 
+The database is a SQLite file, or with JOBSAPI_TEST_BACKEND=postgresql a fresh database
+on a throwaway PostgreSQL (tests/pgcluster.py): `make test` runs the suites marked
+`both_backends` that way too."""
+
+import contextlib
 import http
 import os
 import pathlib
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,16 +21,39 @@ import requests
 
 from jobsapi import create_app
 
+import pgcluster
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "admin-password-for-tests"
+BACKEND = os.environ.get("JOBSAPI_TEST_BACKEND", "sqlite")
+POSTGRESQL = BACKEND == "postgresql"
+
+
+def database_settings(directory):
+    """JOBSAPI_* settings for a fresh database: a file in `directory`, or a new database
+    on the test PostgreSQL (with the key every instance must share)."""
+    if POSTGRESQL:
+        return {"JOBSAPI_DATABASE": pgcluster.cluster().create_database(),
+                "JOBSAPI_SECRET_KEY": pgcluster.SECRET_KEY}
+    return {"JOBSAPI_DATABASE": str(pathlib.Path(directory) / "jobs.db")}
+
+
+def query(database, statement, params=()):
+    """Run one SQL statement on a server's database (a file path or a postgresql:// URL;
+    `?` placeholders on both) and return its rows, committed."""
+    if str(database).startswith("postgresql://"):
+        import psycopg
+        with psycopg.connect(str(database), autocommit=True) as connection:
+            cursor = connection.execute(statement.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description else []
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+        return connection.execute(statement, params).fetchall()
 
 
 @pytest.fixture
 def app(tmp_path):
-    """A fresh app on its own database file (admin created with ADMIN_PASSWORD)."""
-    return create_app(
-        {"JOBSAPI_DATABASE": str(tmp_path / "jobs.db"), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    )
+    """A fresh app on its own database (admin created with ADMIN_PASSWORD)."""
+    return create_app({**database_settings(tmp_path), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD})
 
 
 @pytest.fixture
@@ -61,22 +90,32 @@ def free_port():
 
 
 class LiveServer:
-    """`python app.py` in a subprocess: waitress on a free port, a real SQLite file."""
+    """`python app.py` in a subprocess: waitress on a free port, a real database (a SQLite
+    file, or a PostgreSQL database: see database_settings). Pass another server's
+    `database` as JOBSAPI_DATABASE to share it."""
 
     def __init__(self, directory, **env):
         self.directory = pathlib.Path(directory)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.database = self.directory / "jobs.db"
         self.log_path = self.directory / "server.log"
+        settings = {} if "JOBSAPI_DATABASE" in env else database_settings(self.directory)
+        if POSTGRESQL:
+            settings["JOBSAPI_SECRET_KEY"] = pgcluster.SECRET_KEY
         self.env = {
             **os.environ,
             "JOBSAPI_HOST": "127.0.0.1",
             "JOBSAPI_PORT": str(self.port),
-            "JOBSAPI_DATABASE": str(self.database),
             "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            **env,
+            **settings,
+            **{key: str(value) for key, value in env.items()},
         }
+        database = self.env["JOBSAPI_DATABASE"]
+        self.database = database if database.startswith("postgresql://") else pathlib.Path(database)
+
+    def sql(self, statement, params=()):
+        """Rows of one SQL statement run on this server's database (see query)."""
+        return query(self.database, statement, params)
         self.process = None
 
     def start(self, timeout=30):
