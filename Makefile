@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 BENCH_OUT ?= var/bench.json
 BENCH_ARGS ?=
 
-.PHONY: run test pytest bruno fuzz bench clean
+.PHONY: run test pytest pytest-postgresql bruno fuzz bench clean
 
 run: $(PY_STAMP)
 	$(BIN)/python app.py
@@ -17,8 +17,14 @@ run: $(PY_STAMP)
 # pytest last: its summary closes the output, whatever ran before it.
 test: bruno fuzz pytest
 
-pytest: $(PY_STAMP)
+# Every suite on SQLite; then the suites marked both_backends again on a throwaway
+# PostgreSQL (tests/pgcluster.py: the system's initdb and pg_ctl, or JOBSAPI_TEST_POSTGRES_URL).
+pytest: pytest-postgresql
 	$(BIN)/python -m pytest
+
+pytest-postgresql: $(PY_STAMP)
+	JOBSAPI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -p no:cacheprovider \
+		-m "both_backends and not sqlite_only"
 
 bruno: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python tests/run_bruno.py

@@ -36,8 +36,11 @@ def stored(user, key, digest, now=None):
 def remember(user, key, digest, status, response, now=None):
     """Keep the answer to a request with this key (replacing one older than KEEP)."""
     now = now or utcnow()
-    IdempotencyKey.replace(user_id=user.id, key=key, request_hash=digest, status=status,
-                           response=response, created_at=now).execute()
+    fields = [IdempotencyKey.request_hash, IdempotencyKey.status, IdempotencyKey.response,
+              IdempotencyKey.created_at]
+    IdempotencyKey.insert(user_id=user.id, key=key, request_hash=digest, status=status,
+                          response=response, created_at=now).on_conflict(
+        conflict_target=[IdempotencyKey.user_id, IdempotencyKey.key], preserve=fields).execute()
 
 
 def purge(now=None):

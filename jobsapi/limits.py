@@ -97,7 +97,10 @@ def set_limits(model, changes, now=None):
     now = now or utcnow()
     values = {field: changes.get(field) for field in FIELDS}
     with database.writing():
-        ModelLimit.replace(model=model, updated_at=now, **values).execute()
+        ModelLimit.insert(model=model, updated_at=now, **values).on_conflict(
+            conflict_target=[ModelLimit.model],
+            preserve=[ModelLimit.updated_at, *(getattr(ModelLimit, name) for name in FIELDS)],
+        ).execute()
     return ModelLimit.get_by_id(model)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 
 import peewee as pw
+import psycopg
 import pytest
 import requests
 
@@ -29,25 +30,55 @@ BACKEND = os.environ.get("JOBSAPI_TEST_BACKEND", "sqlite")
 POSTGRESQL = BACKEND == "postgresql"
 
 
-def database_settings(directory):
-    """JOBSAPI_* settings for a fresh database: a file in `directory`, or a new database
-    on the test PostgreSQL (with the key every instance must share)."""
+# What a unique or CHECK constraint raises, on either database.
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+_databases = {}  # directory: the PostgreSQL database made for it
+
+
+def pytest_sessionstart(session):
+    """On PostgreSQL, start the throwaway server first: without one, stop at once with
+    one line saying what to install."""
     if POSTGRESQL:
-        return {"JOBSAPI_DATABASE": pgcluster.cluster().create_database(),
-                "JOBSAPI_SECRET_KEY": pgcluster.SECRET_KEY}
+        try:
+            pgcluster.cluster()
+        except RuntimeError as exc:
+            pytest.exit(str(exc), returncode=1)
+
+
+def database_settings(directory):
+    """JOBSAPI_* settings for the database of `directory`: the file jobs.db in it, or on
+    PostgreSQL a database made for it the first time (with the key every instance must
+    share). Servers started on one directory, one after another, share the database."""
+    if POSTGRESQL:
+        key = str(pathlib.Path(directory).resolve())
+        if key not in _databases:
+            _databases[key] = pgcluster.cluster().create_database()
+        return {"JOBSAPI_DATABASE": _databases[key], "JOBSAPI_SECRET_KEY": pgcluster.SECRET_KEY}
     return {"JOBSAPI_DATABASE": str(pathlib.Path(directory) / "jobs.db")}
 
 
 def query(database, statement, params=()):
     """Run one SQL statement on a server's database (a file path or a postgresql:// URL;
     `?` placeholders on both) and return its rows, committed."""
+    return query_many(database, statement, [params])
+
+
+def query_many(database, statement, rows):
+    """Run one SQL statement once per row of parameters (one transaction); the last
+    run's rows. Times written without a zone are UTC, as the service writes them."""
     if str(database).startswith("postgresql://"):
-        import psycopg
-        with psycopg.connect(str(database), autocommit=True) as connection:
-            cursor = connection.execute(statement.replace("?", "%s"), params)
-            return cursor.fetchall() if cursor.description else []
+        with psycopg.connect(str(database), options="-c TimeZone=UTC") as connection:
+            with connection.cursor() as cursor:
+                for params in rows:
+                    cursor.execute(statement.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
-        return connection.execute(statement, params).fetchall()
+        cursor = None
+        for params in rows:
+            cursor = connection.execute(statement, params)
+        return cursor.fetchall()
 
 
 @pytest.fixture

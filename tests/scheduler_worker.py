@@ -1,4 +1,5 @@
-"""A scheduler process for the process tests: `python tests/scheduler_worker.py DB SECONDS [--slow]`."""
+"""A scheduler process for the process tests: `python tests/scheduler_worker.py DB SECONDS [--slow]`
+(DB: a SQLite file, or a postgresql:// URL of a database holding the engine's tables)."""
 
 import logging
 import pathlib
@@ -30,10 +31,14 @@ def main(argv):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # SIGTERM ends the sleep below, so the scheduler is stopped the normal way.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    db = pw.SqliteDatabase(path, pragmas=PRAGMAS)
-    with db.connection_context():
-        if db.execute_sql("PRAGMA user_version").fetchone()[0] == 0:
-            db.connection().executescript((ROOT / "schema.sql").read_text())
+    if path.startswith("postgresql://"):
+        from jobsapi import postgres
+        db = postgres.open_database(path, 8)
+    else:
+        db = pw.SqliteDatabase(path, pragmas=PRAGMAS)
+        with db.connection_context():
+            if db.execute_sql("PRAGMA user_version").fetchone()[0] == 0:
+                db.connection().executescript((ROOT / "schema.sql").read_text())
 
     registry = Registry()
     registry.task("tick", name="Tick", schedule="* * * * * *")(tick)

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
 
+pytestmark = pytest.mark.both_backends
+
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FIELDS = set("id userId username action resource resourceId details ip userAgent createdAt".split())
 

@@ -10,6 +10,8 @@ import pytest
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
 from jobsapi import workjobs
 
+pytestmark = pytest.mark.both_backends
+
 FIELDS = {"jobId", "clientId", "status", "operation", "prompts", "model", "temperature",
           "priority", "requestData", "clientReference", "responseData", "processingMetrics",
           "errorData", "createdAt", "updatedAt", "attempts", "maxAttempts", "availableAt",

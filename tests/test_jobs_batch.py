@@ -4,6 +4,8 @@ import pytest
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
 
+pytestmark = pytest.mark.both_backends
+
 MISSING_ID = "0123456789abcdef01234567"
 OTHER_MISSING_ID = "0123456789abcdef0123beef"
 PREFIX = "Validation failed for job {} in batch: "

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import assert_error
 
+pytestmark = pytest.mark.both_backends
+
 STATUSES = ("PENDING", "PROCESSING", "PROCESSED", "CONSUMED", "ERROR_PROCESSING",
             "ERROR_CONSUMING", "CANCELED")
 LINK = re.compile(r'<([^>]+)>; rel="next"')

@@ -4,15 +4,17 @@ pauses from a provider's 429, queue stats and workers."""
 
 import datetime as dt
 import secrets
-import sqlite3
 import threading
 
 import pytest
 from flask import current_app
 
-from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
+from conftest import (ADMIN_PASSWORD, Api, LiveServer, assert_error, query,
+                      wait_for)
 from jobsapi import claims, create_app, database, limits, outcomes, workjobs
 from jobsapi.models import User
+
+pytestmark = pytest.mark.both_backends
 
 JOB = {"operation": "summarize", "prompts": ["Summarize this."], "requestData": {}}
 
@@ -21,7 +23,7 @@ JOB = {"operation": "summarize", "prompts": ["Summarize this."], "requestData": 
 def servers(tmp_path_factory):
     """Two server processes on one database file."""
     first = LiveServer(tmp_path_factory.mktemp("limits")).start()
-    second = LiveServer(first.directory, JOBSAPI_DATABASE=str(first.database))
+    second = LiveServer(first.directory, JOBSAPI_DATABASE=first.database)
     second.log_path = first.directory / "second.log"
     second.start()
     yield first, second
@@ -58,9 +60,8 @@ def create(client, model, count, **fields):
 
 def most_at_once(database_file, model):
     """The most attempts of `model` that were held at the same moment."""
-    with sqlite3.connect(database_file) as conn:
-        rows = conn.execute("SELECT claimed_at, ended_at FROM job_attempts WHERE model = ?",
-                            (model,)).fetchall()
+    rows = query(database_file, "SELECT claimed_at, ended_at FROM job_attempts WHERE model = ?",
+                 (model,))
     events = sorted([(start, 1) for start, _ in rows] + [(end, -1) for _, end in rows if end])
     held = most = 0
     for _, change in events:  # at a tie an end comes first: -1 sorts before 1

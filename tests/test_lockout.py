@@ -10,6 +10,8 @@ from conftest import ADMIN_PASSWORD, LiveServer, assert_error
 from jobsapi import accounts, database
 from jobsapi.errors import RateLimited, Unauthorized
 
+pytestmark = pytest.mark.both_backends
+
 T0 = datetime(2024, 1, 15, 6, 0, 0)
 PER_USER = 8
 

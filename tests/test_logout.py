@@ -2,9 +2,12 @@
 
 from datetime import datetime, timedelta
 
+import pytest
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
 from jobsapi import accounts, database
 from jobsapi.models import RevokedToken
+
+pytestmark = pytest.mark.both_backends
 
 REVOKED = "The access token has been revoked."
 

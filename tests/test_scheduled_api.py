@@ -1,18 +1,18 @@
 """The scheduled-jobs admin API (/api/jobs) over a real server: jobs, actions, run logs, access."""
 
-import contextlib
 import datetime as dt
 import re
 import secrets
-import sqlite3
 import time
 
 import pytest
 
 from schedules.cron import next_fire
 
-from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
+from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, query_many
 from jobsapi.timeutil import utcnow
+
+pytestmark = pytest.mark.both_backends
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JOB_FIELDS = set("id name description enabled running scheduled schedule timezone lastRun nextRun"
@@ -56,9 +56,8 @@ def restore(boss):
 
 
 def execute(live, sql, rows=((),)):
-    """Write straight into the server's database file (data a test needs to exist)."""
-    with contextlib.closing(sqlite3.connect(live.database, timeout=10)) as conn, conn:
-        conn.executemany(sql, rows)
+    """Write straight into the server's database (data a test needs to exist)."""
+    query_many(live.database, sql, rows)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Real processes on one SQLite file: each slot fires once, and a killed run does not stick."""
+"""Real processes on one database (a SQLite file, or PostgreSQL): each slot fires once,
+and a killed run does not stick."""
 
 import collections
 import contextlib
@@ -7,12 +8,34 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
+import psycopg
+import pytest
+
+import conftest
+import pgcluster
 from conftest import wait_for
+
+pytestmark = pytest.mark.both_backends
 
 WORKER = pathlib.Path(__file__).resolve().parent / "scheduler_worker.py"
 SCHEMA = WORKER.parent.parent / "schema.sql"
+ENGINE_SCHEMA_POSTGRESQL = WORKER.parent.parent / "schedules" / "schema.postgresql.sql"
+
+
+def new_database(tmp_path):
+    """A database holding the engine's tables, made before the processes race to: a
+    SQLite file in WAL mode, or a fresh PostgreSQL database."""
+    if conftest.POSTGRESQL:
+        url = pgcluster.cluster().create_database()
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(ENGINE_SCHEMA_POSTGRESQL.read_text())
+        return url
+    db_path = tmp_path / "s.db"
+    with contextlib.closing(sqlite3.connect(db_path)) as connection:
+        connection.execute("PRAGMA journal_mode = wal")
+        connection.executescript(SCHEMA.read_text())
+    return db_path
 
 
 def start(db_path, seconds, *flags):
@@ -29,21 +52,16 @@ def end(process):
 
 def query(db_path, sql, *params):
     """Rows of `sql`, or [] while the workers have not created the database yet."""
-    if not pathlib.Path(db_path).exists():
+    if not str(db_path).startswith("postgresql://") and not pathlib.Path(db_path).exists():
         return []
-    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as connection:
-        try:
-            return connection.execute(sql, params).fetchall()
-        except sqlite3.OperationalError:  # no such table yet
-            return []
+    try:
+        return conftest.query(db_path, sql, params)
+    except sqlite3.OperationalError:  # no such table yet
+        return []
 
 
 def test_two_processes_on_one_database_fire_each_slot_once(tmp_path):
-    db_path = tmp_path / "s.db"
-    # Created up front: two first connections racing to switch a new file to WAL can fail.
-    with contextlib.closing(sqlite3.connect(db_path)) as connection:
-        connection.execute("PRAGMA journal_mode = wal")
-        connection.executescript(SCHEMA.read_text())
+    db_path = new_database(tmp_path)
     processes = [start(db_path, 6), start(db_path, 6)]
     try:
         outputs = [process.communicate(timeout=20) for process in processes]
@@ -62,7 +80,7 @@ def test_two_processes_on_one_database_fire_each_slot_once(tmp_path):
 
 
 def test_a_run_of_a_killed_process_ends_interrupted_and_the_job_runs_again(tmp_path):
-    db_path = tmp_path / "s.db"
+    db_path = new_database(tmp_path)
     running = ("SELECT id, scheduled_for, owner FROM job_runs "
                "WHERE job_id = 'slow' AND result = 'running'")
     doomed, fresh = start(db_path, 30, "--slow"), None

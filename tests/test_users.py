@@ -1,14 +1,14 @@
 """User management: /api/users for holders of users.manage."""
 
-import contextlib
 import re
 import secrets
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
+
+pytestmark = pytest.mark.both_backends
 
 USER_KEYS = {"id", "username", "role", "permissions", "grantedPermissions", "disabled",
              "createdAt"}
@@ -239,9 +239,7 @@ def test_a_user_disabled_by_another_process_is_refused_within_the_cache_time(tmp
         erin = Api(server, "erin", "pw-erin-123")
         assert erin.get("/jobs").status_code == 200
         # Another process (the CLI, a second server) writes the same file.
-        with contextlib.closing(sqlite3.connect(server.database, timeout=10)) as connection:
-            with connection:
-                connection.execute("UPDATE users SET disabled = 1 WHERE username = 'erin'")
+        server.sql("UPDATE users SET disabled = ? WHERE username = 'erin'", (True,))
         assert wait_for(lambda: erin.get("/jobs").status_code == 401, timeout=5)
         assert_error(erin.get("/jobs"), 401, "disabled")
     finally:

@@ -4,14 +4,16 @@ idempotent creates."""
 
 import datetime as dt
 import secrets
-import sqlite3
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, wait_for
+from conftest import (ADMIN_PASSWORD, INTEGRITY_ERRORS, Api, LiveServer, assert_error,
+                      wait_for)
+
+pytestmark = pytest.mark.both_backends
 
 JOB = {"operation": "summarize", "prompts": ["Summarize this."], "requestData": {"k": 1}}
 
@@ -118,11 +120,11 @@ def test_a_claim_hands_a_job_to_one_worker_under_a_lease(client, worker):
 def test_the_database_refuses_a_second_running_attempt(live, client, worker):
     job = create(client)
     claim(worker, job)
-    with sqlite3.connect(live.database) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("INSERT INTO job_attempts (job_id, attempt, worker_id, user_id, lease_hash,"
-                     " lease_seconds, claimed_at, lease_expires_at, outcome) VALUES"
-                     " (?, 2, 'x', 1, 'h', 60, '2026-01-01', '2099-01-01', 'running')",
-                     (job["jobId"],))
+    with pytest.raises(INTEGRITY_ERRORS, match="(?i)unique"):
+        live.sql("INSERT INTO job_attempts (job_id, attempt, worker_id, user_id, lease_hash,"
+                 " lease_seconds, claimed_at, lease_expires_at, outcome) VALUES"
+                 " (?, 2, 'x', 1, 'h', 60, '2026-01-01', '2099-01-01', 'running')",
+                 (job["jobId"],))
 
 
 def test_claims_take_the_lowest_priority_first_then_the_oldest(client, worker):
@@ -338,9 +340,7 @@ def test_api_keys_are_listed_without_secrets_revoked_and_refused(live, boss):
     listed = boss.get(f"/api/users/{user.user['id']}/api-keys").json()
     assert [key["id"] for key in listed] == [api.key["id"]]
     assert "key" not in listed[0] and listed[0]["lastUsedAt"] is not None
-    with sqlite3.connect(live.database) as conn:
-        stored = conn.execute("SELECT key_hash FROM api_keys WHERE id = ?",
-                              (api.key["id"],)).fetchone()[0]
+    [(stored,)] = live.sql("SELECT key_hash FROM api_keys WHERE id = ?", (api.key["id"],))
     assert api.key["key"] not in stored and api.key["key"] not in live.log_text()
     revoked = boss.delete(f"/api/users/{user.user['id']}/api-keys/{api.key['id']}")
     assert revoked.status_code == 204
@@ -352,9 +352,8 @@ def test_api_keys_are_listed_without_secrets_revoked_and_refused(live, boss):
 def test_expired_keys_and_disabled_users_keys_are_refused(live, boss):
     user = new_user(live, boss)
     expiring, disabled = key_for(live, boss, user), key_for(live, boss, user)
-    with sqlite3.connect(live.database) as conn:
-        conn.execute("UPDATE api_keys SET expires_at = '2000-01-01 00:00:00' WHERE id = ?",
-                     (expiring.key["id"],))
+    live.sql("UPDATE api_keys SET expires_at = '2000-01-01 00:00:00' WHERE id = ?",
+             (expiring.key["id"],))
     assert wait_for(lambda: expiring.get("/api/auth/me").status_code == 401, timeout=5)
     assert disabled.get("/api/auth/me").status_code == 200
     assert boss.patch(f"/api/users/{user.user['id']}", json={"disabled": True}).status_code == 200
@@ -402,7 +401,7 @@ def test_a_waiting_claim_is_woken_by_a_job_made_in_another_process(tmp_path):
     the job created through the other, woken through the scheduler's bell."""
     first = LiveServer(tmp_path, JOBSAPI_CLAIM_POLL_SECONDS="30").start()
     second = LiveServer(tmp_path, JOBSAPI_CLAIM_POLL_SECONDS="30",
-                        JOBSAPI_DATABASE=str(first.database))
+                        JOBSAPI_DATABASE=first.database)
     second.log_path = tmp_path / "second.log"
     try:
         second.start()
