@@ -1,19 +1,21 @@
-"""`flask users ...`: create, list and disable users from the command line."""
+"""`flask users ...`: create, list and disable users; `flask db copy`: move the database."""
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import accounts, activity, apikeys, database
+from . import accounts, activity, apikeys, database, dbcopy
 from .auth import PERMISSIONS, ROLES
 from .errors import Conflict
 from .models import User
 
 users_cli = AppGroup("users", help="Manage users.")
+db_cli = AppGroup("db", help="Manage the database.")
 
 
 def init_app(app):
     app.cli.add_command(users_cli)
+    app.cli.add_command(db_cli)
 
 
 def require_database():
@@ -97,3 +99,14 @@ def create_api_key(username, name, days):
     click.echo(key)
     click.echo(f"(API key {row.id} '{name}' of '{username}': shown this once; only its hash "
                "is stored)", err=True)
+
+
+@db_cli.command("copy")
+@click.argument("target")
+def copy_database(target):
+    """Copy the database into TARGET, an empty one: a SQLite file path or a postgresql:// URL.
+
+    Stop the service first: rows written during the copy would not be in it."""
+    require_database()
+    dbcopy.copy(current_app.extensions["jobsapi.db"], current_app.config["JOBSAPI_DATABASE"],
+                target)
