@@ -140,11 +140,24 @@ def _figures(service, floor, batch_size):
     }
 
 
-def run(server, token, client_id, directory, batches, batch_size, profiler=None):
-    """Ingest then update, through `server` and on the floor; return the figures."""
+def sqlite_job_ids(database, client_id):
+    """The ids of a client's live jobs in the service's SQLite file, oldest first."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in connection.execute(
+            "SELECT id FROM jobs WHERE client_id = ? AND deleted_at IS NULL ORDER BY id",
+            (client_id,))]
+    finally:
+        connection.close()
+
+
+def run(server, token, client_id, directory, batches, batch_size, profiler=None, floor=None,
+        job_ids=sqlite_job_ids):
+    """Ingest then update, through `server` and on the floor (SQLite's unless given);
+    return the figures."""
     port = server.port
     creates = [payloads.create_batch(batch_size, seed) for seed in range(batches + 1)]
-    floor = Floor(directory / "floor.db")
+    floor = floor or Floor(directory / "floor.db")
     try:
         # Warm-up: one batch each; the service's reply is the response the floor encodes.
         warm = loadgen.load(port, lambda i: loadgen.http_request("POST", "/jobs/batch",
@@ -162,11 +175,7 @@ def run(server, token, client_id, directory, batches, batch_size, profiler=None)
         server_cpu = common.proc_cpu(server.pid) - cpu_before
         rss_after = common.proc_status(server.pid)
 
-        database = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
-        ids = [row[0] for row in database.execute(
-            "SELECT id FROM jobs WHERE client_id = ? AND deleted_at IS NULL ORDER BY id",
-            (client_id,))]
-        database.close()
+        ids = job_ids(server.database, client_id)
         updates = payloads.update_rounds(_groups(ids, batch_size), batches + 1)
         floor_updates = payloads.update_rounds(_groups(floor.job_ids(), batch_size), batches + 1)
         warm = loadgen.load(port, lambda i: loadgen.http_request("PATCH", "/jobs/batch",

@@ -111,7 +111,8 @@ class Server:
 
 
 def service(directory, database, **env):
-    """`python app.py` (waitress, SQLite on disk) as `make run` starts it, on `database`."""
+    """`python app.py` (waitress) as `make run` starts it, on `database`: a SQLite file, or
+    a postgresql:// URL (then `env` gives JOBSAPI_SECRET_KEY)."""
     server = Server(
         [sys.executable, ROOT / "app.py"],
         directory,
@@ -123,7 +124,8 @@ def service(directory, database, **env):
             **env,
         },
     )
-    server.database = pathlib.Path(database)
+    # A SQLite file's path, or a PostgreSQL URL as it is.
+    server.database = database if "://" in str(database) else pathlib.Path(database)
     return server
 
 

@@ -64,11 +64,12 @@ def _measure(servers, requests, warmup):
     return figures
 
 
-def run(directory, small, big, requests, warmup):
+def run(directory, small, big, requests, warmup, start=_start):
+    """Both sizes' servers (`start(directory, jobs)`, SQLite copies unless given), measured."""
     servers = []
     try:
         for jobs in (small, big):
-            servers.append(_start(directory, jobs))
+            servers.append(start(directory, jobs))
         figures = _measure(servers, requests, warmup)
     finally:
         for server in servers:

@@ -148,25 +148,28 @@ async def _drive(port, make_request, connections, duration, count, keep_body):
     run = _Run(make_request, duration, count, keep_body)
     started = time.perf_counter()
 
-    async def one_connection():
+    ports = list(port) if isinstance(port, (list, tuple)) else [port]
+
+    async def one_connection(n):
         while True:
             done = loop.create_future()
-            await loop.create_connection(lambda: _Connection(run, done), "127.0.0.1", port)
+            await loop.create_connection(lambda: _Connection(run, done), "127.0.0.1",
+                                         ports[n % len(ports)])
             reconnect, exc = await done
             if exc is not None:
                 raise exc
             if not reconnect:
                 return
 
-    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    await asyncio.gather(*(one_connection(n) for n in range(connections)))
     run.result.elapsed = time.perf_counter() - started
     return run.result
 
 
 def load(port, make_request, connections=1, duration=None, count=None, keep_body=False):
-    """Send `make_request(i)` over `connections` keep-alive connections, each waiting
-    for its response before the next request, until `duration` seconds or `count`
-    requests; return the Result."""
+    """Send `make_request(i)` over `connections` keep-alive connections (spread in turn
+    over the ports when `port` is a list of them), each waiting for its response before
+    the next request, until `duration` seconds or `count` requests; return the Result."""
     before = resource.getrusage(resource.RUSAGE_SELF)
     result = asyncio.run(_drive(port, make_request, connections, duration, count, keep_body))
     after = resource.getrusage(resource.RUSAGE_SELF)

@@ -2,6 +2,7 @@
 route and a textbook flask-smorest + peewee app on the same waitress settings. The
 servers run at once and take turns under load, so that all meet the same machine noise."""
 
+import contextlib
 import random
 import sys
 
@@ -47,24 +48,30 @@ class _Side:
         }
 
 
-def run(server, token, job_ids, directory, seconds, connections, warmup, profiler=None):
-    """The service (already running) and the reference, `seconds` each in ROUNDS turns."""
+def run(server, token, job_ids, directory, seconds, connections, warmup, profiler=None,
+        textbook=True):
+    """The service (already running) and the reference, `seconds` each in ROUNDS turns;
+    the textbook peer too unless `textbook` is false (it reads the service's SQLite file)."""
     from jobsapi.config import from_env
 
     threads = from_env()["JOBSAPI_THREADS"]
     reference = common.Server([sys.executable, "-m", "bench.minimal_app", "{port}", threads],
                               directory)
-    textbook = common.Server([sys.executable, "-m", "bench.textbook_app", "{port}", threads,
-                              server.database], directory)
-    with reference, textbook:
+    peers = [reference]
+    if textbook:
+        peers.append(common.Server([sys.executable, "-m", "bench.textbook_app", "{port}",
+                                    threads, server.database], directory))
+    with contextlib.ExitStack() as stack:
+        for peer in peers:
+            stack.enter_context(peer)
         sides = {"service": _Side(server, _requests(job_ids, token)),
-                 "reference": _Side(reference, _requests(job_ids, None)),
-                 "textbook": _Side(textbook, _requests(job_ids, token))}
+                 "reference": _Side(reference, _requests(job_ids, None))}
+        if textbook:
+            sides["textbook"] = _Side(peers[1], _requests(job_ids, token))
         for side in sides.values():
             loadgen.load(side.server.port, side.make, connections=connections, duration=warmup)
         for _ in range(ROUNDS):
-            with Phase(profiler, "reads"):
-                sides["service"].load(connections, seconds / ROUNDS)
-            sides["reference"].load(connections, seconds / ROUNDS)
-            sides["textbook"].load(connections, seconds / ROUNDS)
+            for name, side in sides.items():
+                with Phase(profiler if name == "service" else None, "reads"):
+                    side.load(connections, seconds / ROUNDS)
     return {name: side.figures() for name, side in sides.items()}

@@ -185,10 +185,12 @@ def _claim_latency(claim_port, create_port, key, token, samples):
     return _percentiles(delays) | {"claim_answered_first": first}
 
 
-def run_service(directory, count, workers, samples, other_samples):
-    database = directory / "workers.db"
-    first = common.service(directory / "first", database)
-    second = common.service(directory / "second", database)
+def run_service(directory, count, workers, samples, other_samples, database=None, env=None):
+    """Throughput and claim latency through the service on `database` (a SQLite file in
+    `directory` unless given), its servers started with `env` added."""
+    database = database or directory / "workers.db"
+    first = common.service(directory / "first", database, **(env or {}))
+    second = common.service(directory / "second", database, **(env or {}))
     with first:
         key = _worker_key(first.port)
         token, _ = common.create_client(first.port, "bench-client")
