@@ -108,7 +108,56 @@ def figures(results):
     work = results.get("workers")
     if work:
         rows.extend(_worker_figures(work))
+    if results.get("postgresql"):
+        rows = _beside(rows, _postgresql_figures(results["postgresql"]))
     return rows
+
+
+def _beside(rows, twins):
+    """`rows` with each (key, row) of `twins` after the row of that key; the rest last."""
+    placed = []
+    for row in rows:
+        placed.append(row)
+        placed.extend(twin for key, twin in twins if key == row["key"])
+    keys = {row["key"] for row in rows}
+    return placed + [twin for key, twin in twins if key not in keys]
+
+
+PG_FLOOR = "floor: psycopg executemany (pipelined) in one transaction, same server + JSON work"
+
+
+def _postgresql_figures(pg):
+    """The PostgreSQL rows, each paired with the key of the SQLite row it goes beside."""
+    twins = []
+    for row in figures({key: pg[key] for key in ("batches", "reads", "list") if key in pg}):
+        twin = {**row, "key": f"pg {row['key']}", "figure": f"PostgreSQL: {row['figure']}"}
+        if row["key"] in ("ingest", "update"):
+            twin["reference_name"] = PG_FLOOR
+        twins.append((row["key"], twin))
+        if row["key"] == "reads" and pg.get("scale"):
+            twins.append(("reads", _scale_figure(pg["scale"])))
+    work = pg.get("workers")
+    if work:
+        service, other = work["service"], work["procrastinate"]
+        times = ratio(service["jobs_per_s"], other["jobs_per_s"])
+        twins.append(("worker throughput", figure(
+            "pg worker throughput",
+            f"PostgreSQL: claim ({service['claim_limit']}) + complete, {service['workers']} "
+            f"HTTP workers, {service['jobs']:,} jobs", "jobs/s", service["jobs_per_s"],
+            other["jobs_per_s"],
+            f"Procrastinate {other['version']}, one worker, concurrency "
+            f"{other['concurrency']}, async no-op task, same server", times,
+            "service / Procrastinate", ">= 1.0x", times >= 1.0)))
+    return twins
+
+
+def _scale_figure(scale):
+    one, two = scale["one"], scale["two"]
+    times = ratio(two["requests_per_s"], one["requests_per_s"])
+    return figure(
+        "pg reads x2", f"PostgreSQL: reads on two instances, {scale['connections']} conns "
+        "over both", "req/s", two["requests_per_s"], one["requests_per_s"],
+        "the same load on one instance", times, "two / one", ">= 1.6x", times >= 1.6)
 
 
 def _worker_figures(work):

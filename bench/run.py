@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, print one table, write the same figures as JSON.
 
     python -m bench.run --out var/bench.json [--quick]
-                        [--only service,list,idle,lateness,workers]
+                        [--only service,list,scrape,idle,lateness,workers,postgresql]
                         [--profile] [--batches N] [--read-seconds S] ...
 
 Every figure is measured side by side with its reference in the same run: only the
@@ -19,10 +19,10 @@ import tempfile
 import time
 import traceback
 
-from . import (batches, common, listing, loadgen, metrics_scrape, profile, reads, report,
-               sched_idle, sched_lateness, workers)
+from . import (batches, common, listing, loadgen, metrics_scrape, postgresql, profile, reads,
+               report, sched_idle, sched_lateness, workers)
 
-SECTIONS = ("service", "list", "scrape", "idle", "lateness", "workers")
+SECTIONS = ("service", "list", "scrape", "idle", "lateness", "workers", "postgresql")
 # name: (full run, --quick)
 DEFAULTS = {
     "batches": (20, 3),
@@ -42,6 +42,7 @@ DEFAULTS = {
     "worker_threads": (4, 4),
     "latency_samples": (200, 50),
     "latency_other_samples": (50, 10),
+    "scale_seconds": (15.0, 3.0),  # postgresql: reads on one instance, then on two
 }
 
 
@@ -121,6 +122,8 @@ def main(argv=None):
         "workers": lambda: results.__setitem__("workers", workers.run(
             directory, args.worker_jobs, args.worker_threads, args.latency_samples,
             args.latency_other_samples)),
+        "postgresql": lambda: postgresql.run(args, directory,
+                                             results.setdefault("postgresql", {})),
     }
     try:
         for section in SECTIONS:
