@@ -7,11 +7,11 @@ import datetime as dt
 import secrets
 
 from .caches import auth_cache
+from . import database
 from .database import writing
 from .errors import NotFound
 from .models import ApiKey, User
 from .secretkey import digest
-from .timeutil import utcnow
 
 PREFIX = "jak_"  # tells a key from an access token in an Authorization header
 LAST_USED_EVERY = dt.timedelta(minutes=1)  # lastUsedAt is written at most this often
@@ -23,7 +23,7 @@ def is_api_key(credential):
 
 def create_key(user, name, days=None, now=None):
     """A new key for `user`: (its row, the key itself, shown this once)."""
-    now = now or utcnow()
+    now = now or database.now()
     key = PREFIX + secrets.token_urlsafe(32)
     expires = now + dt.timedelta(days=days) if days else None
     with writing():
@@ -40,7 +40,7 @@ def list_keys(user):
 
 def revoke_key(user, key_id, now=None):
     """Revoke one of the user's keys; NotFound when the user has no such live key."""
-    now = now or utcnow()
+    now = now or database.now()
     with writing():
         key = ApiKey.get_or_none((ApiKey.id == key_id) & (ApiKey.user == user.id)
                                  & ApiKey.revoked_at.is_null())
@@ -54,7 +54,7 @@ def revoke_key(user, key_id, now=None):
 
 def user_for_key(key, now=None):
     """The active user a live key stands for, or None; notes when the key was used."""
-    now = now or utcnow()
+    now = now or database.now()
     hashed = digest(key)
     found = auth_cache().api_key(hashed, lambda: _lookup(hashed))
     if found is None:

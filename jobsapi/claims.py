@@ -9,10 +9,9 @@ import datetime as dt
 import secrets
 import typing
 
-from . import database, limits, signals
+from . import database, dialect, limits, signals
 from .models import Job, JobAttempt
 from .secretkey import digest
-from .timeutil import utcnow
 
 
 class Claimed(typing.NamedTuple):
@@ -32,7 +31,7 @@ def claim(user, worker_id, limit=1, models=None, operations=None, lease_seconds=
     within a priority, each under a new lease, within their models' limits; a list of
     Claimed in that order."""
     with database.writing():
-        now = now or utcnow()  # read in the transaction: times follow the order of writes
+        now = now or database.now()  # read in the transaction: times follow the order of writes
         expires = now + dt.timedelta(seconds=lease_seconds)
         reap(now)
         jobs = _within_limits(limit, models, operations, now)
@@ -59,6 +58,7 @@ def _within_limits(limit, models, operations, now):
     """The due jobs a claim takes, in order: a model at one of its limits (or paused) is
     passed over, and the jobs of the others taken."""
     budget = limits.budget(now)
+    skip_locked = dialect.of(database.current()).skip_locked  # rows another claim holds
     blocked, seen, taken = set(budget.paused(now)), set(), []
     while len(taken) < limit:
         query = Job.select().where(due(now))
@@ -71,8 +71,8 @@ def _within_limits(limit, models, operations, now):
         if seen:
             query = query.where(Job.id.not_in(list(seen)))
         wanted = limit - len(taken)
-        batch = list(query.order_by(Job.priority, Job.id).limit(
-            wanted * 2 if budget.limits else wanted))
+        batch = list(skip_locked(query.order_by(Job.priority, Job.id).limit(
+            wanted * 2 if budget.limits else wanted)))
         for job in batch:
             seen.add(job.id)
             if job.model in blocked or len(taken) == limit:
@@ -89,7 +89,7 @@ def _within_limits(limit, models, operations, now):
 def reap(now=None):
     """End every lapsed lease and settle its job; return how many ended."""
     with database.writing():
-        now = now or utcnow()
+        now = now or database.now()
         lapsed = list(JobAttempt.select().where(
             (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at <= now)))
         for attempt in lapsed:

@@ -10,9 +10,9 @@ from prometheus_client.registry import Collector
 from schedules.models import JobRun, ScheduledJob
 from schedules.slots import next_fire
 
+from . import database
 from .models import Job, JobAttempt, JobCount
 from .states import STATUSES
-from .timeutil import utcnow
 
 
 class DatabaseCollector(Collector):
@@ -27,7 +27,7 @@ class DatabaseCollector(Collector):
         return []  # the families depend on the data; nothing to check at registration
 
     def collect(self):
-        now = utcnow()
+        now = database.now()
         with self.db.bind_ctx(MODELS, bind_refs=False, bind_backrefs=False), \
                 self.db.connection_context():
             models = []  # the models seen, filled by job_families

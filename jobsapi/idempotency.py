@@ -6,9 +6,9 @@ import datetime as dt
 import hashlib
 import json
 
+from . import database
 from .errors import IdempotencyMismatch
 from .models import IdempotencyKey
-from .timeutil import utcnow
 
 KEEP = dt.timedelta(hours=24)
 
@@ -23,7 +23,7 @@ def stored(user, key, digest, now=None):
     """(status, response text) first answered to this key and body within KEEP, or None;
     IdempotencyMismatch when the key came with another body. Call in a write
     transaction that also runs the request and `remember`s its answer."""
-    now = now or utcnow()
+    now = now or database.now()
     record = IdempotencyKey.get_or_none((IdempotencyKey.user_id == user.id)
                                         & (IdempotencyKey.key == key))
     if record is None or record.created_at <= now - KEEP:
@@ -35,7 +35,7 @@ def stored(user, key, digest, now=None):
 
 def remember(user, key, digest, status, response, now=None):
     """Keep the answer to a request with this key (replacing one older than KEEP)."""
-    now = now or utcnow()
+    now = now or database.now()
     fields = [IdempotencyKey.request_hash, IdempotencyKey.status, IdempotencyKey.response,
               IdempotencyKey.created_at]
     IdempotencyKey.insert(user_id=user.id, key=key, request_hash=digest, status=status,
@@ -45,5 +45,5 @@ def remember(user, key, digest, status, response, now=None):
 
 def purge(now=None):
     """Forget the answers older than KEEP; return how many."""
-    now = now or utcnow()
+    now = now or database.now()
     return IdempotencyKey.delete().where(IdempotencyKey.created_at <= now - KEEP).execute()

@@ -15,7 +15,6 @@ import peewee as pw
 from . import database
 from .errors import NotFound
 from .models import JobAttempt, ModelLimit
-from .timeutil import utcnow
 
 WINDOW = dt.timedelta(seconds=60)
 FIELDS = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "paused_until")
@@ -94,7 +93,7 @@ def list_limits():
 
 def set_limits(model, changes, now=None):
     """Create or replace a model's limits (a field left out: no limit)."""
-    now = now or utcnow()
+    now = now or database.now()
     values = {field: changes.get(field) for field in FIELDS}
     with database.writing():
         ModelLimit.insert(model=model, updated_at=now, **values).on_conflict(
@@ -112,7 +111,7 @@ def remove_limits(model):
 
 def pause(model, until, now=None):
     """Pause a model until `until` (a later pause stays), keeping its other limits."""
-    now = now or utcnow()
+    now = now or database.now()
     limit = ModelLimit.get_or_none(ModelLimit.model == model)
     if limit is None:
         ModelLimit.create(model=model, paused_until=until, updated_at=now)

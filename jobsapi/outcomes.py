@@ -16,7 +16,6 @@ __all__ = ["LeaseLost", "attempts", "backoff", "cancel", "complete", "fail", "he
            "release"]
 from .models import Job, JobAttempt
 from .secretkey import digest
-from .timeutil import utcnow
 from .workjobs import visible_jobs
 
 MAX_TOKENS = 100_000_000  # a reported totalTokens above this is not believed
@@ -42,7 +41,7 @@ def heartbeat(leases, lease_seconds=None, now=None):
     not the job's live lease, cancel_requested)."""
     renewed = []
     with database.writing():
-        now = now or utcnow()  # in the transaction: times follow the order of writes
+        now = now or database.now()  # in the transaction: times follow the order of writes
         for job_id, token in leases:
             try:
                 attempt = _lease(job_id, token, now)
@@ -62,7 +61,7 @@ def _report(job_id, token, report, now, decide, error=None, results=None):
     now)` gives the attempt's outcome and the job's changes; a job whose cancel was asked
     ends CANCELED whatever the report (with its `results`); a repeat changes nothing."""
     with database.writing():
-        now = now or utcnow()  # in the transaction: times follow the order of writes
+        now = now or database.now()  # in the transaction: times follow the order of writes
         attempt = _lease(job_id, token, now, report)
         job = Job.get_by_id(job_id)
         if attempt is None:
@@ -135,7 +134,7 @@ def cancel(user, job_id, now=None):
     """Cancel a job the user sees: a PENDING one at once; a held one when its worker
     next reports or its lease lapses (the heartbeat tells the worker)."""
     with database.writing():
-        now = now or utcnow()  # in the transaction: times follow the order of writes
+        now = now or database.now()  # in the transaction: times follow the order of writes
         reap(now)  # a lapsed lease first gives its job back, then the cancel applies
         job = visible_jobs(user).where(Job.id == job_id).get_or_none()
         if job is None:

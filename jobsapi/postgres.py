@@ -90,6 +90,29 @@ def now(database):
     return database.execute_sql("SELECT clock_timestamp()").fetchone()[0]
 
 
+class Clock:
+    """A scheduler's clock on PostgreSQL: the server's, to the millisecond (as the engine
+    keeps times). While the server cannot be asked, this process's clock corrected by
+    the difference seen last, so the loop goes on."""
+
+    def __init__(self, database):
+        self.database = database
+        self.offset = dt.timedelta(0)
+
+    def __call__(self):
+        local = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            if self.database.is_closed():
+                with self.database.connection_context():
+                    server = now(self.database)
+            else:
+                server = now(self.database)
+            self.offset = server - local
+        except pw.DatabaseError:
+            server = local + self.offset
+        return server.replace(microsecond=server.microsecond // 1000 * 1000)
+
+
 def schema_version(database):
     """The version of the schema in the database; 0 when it has none yet."""
     exists = database.execute_sql("SELECT to_regclass('schema_version')").fetchone()[0]

@@ -5,10 +5,9 @@ import datetime as dt
 
 import peewee as pw
 
-from . import limits
+from . import database, limits
 from .models import Job, JobAttempt, JobCount, ModelLimit, User
 from .states import STATUSES
-from .timeutil import utcnow
 
 HOUR = dt.timedelta(hours=1)
 WORKERS_SEEN = dt.timedelta(hours=24)
@@ -16,7 +15,7 @@ WORKERS_SEEN = dt.timedelta(hours=24)
 
 def by_model(now=None):
     """One entry per model with live jobs or limits, by model name."""
-    now = now or utcnow()
+    now = now or database.now()
     counts = {}  # kept by the database's triggers: no count over the jobs themselves
     for model, status, count in JobCount.select(JobCount.model, JobCount.status,
                                                 JobCount.jobs).tuples():
@@ -58,7 +57,7 @@ def by_model(now=None):
 
 def workers(now=None):
     """Each worker id seen in the last 24 hours: who, when, and its attempts' outcomes."""
-    now = now or utcnow()
+    now = now or database.now()
     since = now - WORKERS_SEEN
     live = pw.Case(None, [(((JobAttempt.outcome == "running")
                             & (JobAttempt.lease_expires_at > now)), 1)], 0)

@@ -9,9 +9,10 @@ import uuid
 import flask_smorest
 import marshmallow as ma
 import peewee as pw
-from flask import g, request
+from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask.views import MethodView
+from playhouse.pool import MaxConnectionsExceeded
 
 from . import metrics, openapi
 from .auth import login_required
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 # What SQLite says when another connection holds the lock past busy_timeout: the only
 # database errors that are the caller's to retry (503); any other is a fault (500).
 BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked")
+# On PostgreSQL: the errors of a server out of reach, or of a pool with no connection free.
+UNAVAILABLE = (pw.OperationalError, pw.InterfaceError, MaxConnectionsExceeded)
 # An X-Request-ID a client sends is kept when it is this sane (a UUID, a proxy's id, ...).
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -123,7 +126,17 @@ def service_error(error):
 
 
 def database_error(error):
-    """A busy database is 503 (retry shortly); any other database error is a fault."""
+    """A busy database (SQLite's lock), or one out of reach (a PostgreSQL server down or
+    restarting, no pooled connection free in time) is 503: retry shortly. Any other
+    database error is a fault (500)."""
+    db = current_app.extensions["jobsapi.db"]
+    if isinstance(db, pw.PostgresqlDatabase) and isinstance(error, UNAVAILABLE):
+        log.warning("database unavailable: %s", str(error).strip().splitlines()[0]
+                    if str(error).strip() else type(error).__name__)
+        db.close_idle()  # connections pooled before a restart are dead too: start afresh
+        metrics.count_db_busy()
+        return (error_body(503, "The database is unavailable; retry shortly."), 503,
+                {"Retry-After": "1"})
     if any(busy in str(error).lower() for busy in BUSY_MESSAGES):
         log.warning("database unavailable: %s", error)
         metrics.count_db_busy()
@@ -198,6 +211,8 @@ def init_app(app):
     )
     app.register_error_handler(ServiceError, service_error)
     app.register_error_handler(pw.OperationalError, database_error)
+    app.register_error_handler(pw.InterfaceError, database_error)
+    app.register_error_handler(MaxConnectionsExceeded, database_error)
     app.register_error_handler(pw.IntegrityError, integrity_error)
     app.after_request(no_content_type)
     # First, so that the id exists before anything else a request does is logged.

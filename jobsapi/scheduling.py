@@ -4,7 +4,7 @@ from flask import current_app
 
 from schedules import Registry, Scheduler
 
-from . import backups, database, models
+from . import backups, database, models, postgres
 
 registry = Registry()
 
@@ -24,6 +24,7 @@ def init_app(app):
         shutdown_grace=config["JOBSAPI_SHUTDOWN_GRACE"],
         lease=config["JOBSAPI_SCHEDULER_LEASE"],
         settings=task_settings(config, database.file_of(app)),
+        clock=postgres.Clock(db) if database.is_postgresql(app) else None,
     )
     with db.connection_context():
         scheduler.sync()

@@ -14,7 +14,6 @@ from .ids import new_job_id
 from .models import Job
 from .prepared import Prepared
 from .states import CONTENT_EDITABLE_IN, CONTENT_FIELDS, STATUSES, can_move
-from .timeutil import utcnow
 
 CHUNK = 500  # rows per statement: within SQLite's and PostgreSQL's parameter limits
 
@@ -68,7 +67,7 @@ def create_jobs(owner, items, now=None):
                for index, item in enumerate(items, 1) if isinstance(item, ItemErrors)}
     if invalid:
         raise BatchRejected(invalid)
-    now = now or utcnow()
+    now = now or database.now()
     rows = [dict(item, id=new_job_id(), client=owner.id, status="PENDING", created_at=now,
                  updated_at=now, available_at=now) for item in items]
     with database.writing():
@@ -122,7 +121,7 @@ def _problems(job, change, admin, lease=None):
 
 def update_jobs(user, changes, now=None):
     """Apply every change (each with job_id) or none; return the updated jobs in order."""
-    now = now or utcnow()
+    now = now or database.now()
     admin = user.role == "admin"
     job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
     with database.writing():
@@ -172,7 +171,7 @@ def _write_changes(changes, now):
 
 def delete_jobs(user, job_ids, now=None):
     """Soft-delete every job or none."""
-    now = now or utcnow()
+    now = now or database.now()
     with database.writing():
         problems = _check_all(job_ids, _fetch(user, job_ids))
         if problems:

@@ -5,7 +5,6 @@ from datetime import timedelta
 from . import claims, database, idempotency
 from .models import Job
 from .scheduling import registry
-from .timeutil import utcnow
 
 FINISHED = ("CONSUMED", "CANCELED")
 PURGE_CHUNK = 500  # jobs per transaction: the write lock is never held for long
@@ -19,7 +18,7 @@ PURGE_CHUNK = 500  # jobs per transaction: the write lock is never held for long
     schedule="* * * * * */15",
 )
 def reap_leases(context):
-    return f"Took back {claims.reap(utcnow())} jobs whose lease lapsed"
+    return f"Took back {claims.reap(database.now())} jobs whose lease lapsed"
 
 
 @registry.task(
@@ -31,11 +30,11 @@ def reap_leases(context):
 )
 def purge_finished_jobs(context):
     days = context.settings["retain_finished_days"]
-    forgotten = idempotency.purge(utcnow())
+    forgotten = idempotency.purge(database.now())
     if days is None:
         return f"Kept every finished job (JOBSAPI_RETAIN_FINISHED_DAYS is unset); " \
                f"forgot {forgotten} idempotency keys"
-    cutoff = utcnow() - timedelta(days=days)
+    cutoff = database.now() - timedelta(days=days)
     purged = 0
     while not context.stopping:
         with database.writing():

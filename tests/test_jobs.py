@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
-from jobsapi import workjobs
+from jobsapi import database
 
 pytestmark = pytest.mark.both_backends
 
@@ -244,7 +244,7 @@ def test_other_fields_change_at_any_time(make_user, status_path, field, value):
 
 def test_updated_at_moves_on_update(client, monkeypatch):
     clock = [dt.datetime(2024, 1, 15, 6, 0, 0)]
-    monkeypatch.setattr(workjobs, "utcnow", lambda: clock[0])
+    monkeypatch.setattr(database, "now", lambda: clock[0])  # the database's clock
     login = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     headers = {"Authorization": f"Bearer {login.get_json()['accessToken']}"}
     job = client.post("/jobs", json=job_body(), headers=headers).get_json()
