@@ -24,8 +24,8 @@ def describe(name):
 
 
 def open_target(target):
-    """The peewee database TARGET names, reachable, with its schema applied; CopyFailed
-    (one line) when it is no database this service can use."""
+    """The peewee database TARGET names (a PostgreSQL server that answers, or a file path);
+    CopyFailed (one line) when it is neither."""
     if "://" in target and not postgres.is_url(target):
         raise CopyFailed(f"target: neither a postgresql:// URL nor a file path: "
                          f"{postgres.redact(target)}")
@@ -128,7 +128,7 @@ def differences(expected, found):
             for table in expected if expected[table] != found.get(table)]
 
 
-def copy(source, source_name, target_name, echo=click.echo):
+def copy(source, source_name, target_name):
     """Copy `source` (the app's database) into the empty database `target_name` and check
     that every table holds as many rows there; CopyFailed when anything is amiss."""
     target = open_target(target_name)
@@ -140,7 +140,7 @@ def copy(source, source_name, target_name, echo=click.echo):
                 raise CopyFailed(f"target {where} is not empty ({', '.join(filled)} hold rows):"
                                  " copy into an empty database")
             database.apply_schema(target)
-        echo(f"Copying {describe(source_name)} to {where}", err=True)
+        click.echo(f"Copying {describe(source_name)} to {where}", err=True)
         with source.connection_context(), snapshot(source), target.connection_context():
             counts = row_counts(source)
             expected_job_counts = job_counts(source)
@@ -154,11 +154,12 @@ def copy(source, source_name, target_name, echo=click.echo):
             if wrong:
                 raise CopyFailed("the copy does not match its source: " + "; ".join(wrong))
             dialect.of(target).analyze(target)
-    except pw.DatabaseError as exc:
+    except (pw.DatabaseError, RuntimeError) as exc:  # RuntimeError: a newer schema there
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CopyFailed(f"copy to {where} failed: {reason}") from None
     finally:
         target.close_all()
     for table, rows in counts.items():
-        echo(f"{table}\t{rows}")
-    echo(f"Copied {sum(counts.values())} rows; the row counts of all {len(counts)} tables match.")
+        click.echo(f"{table}\t{rows}")
+    click.echo(f"Copied {sum(counts.values())} rows; "
+               f"the row counts of all {len(counts)} tables match.")

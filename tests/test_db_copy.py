@@ -82,7 +82,8 @@ class Filled:
              "requestData": {"n": n, "nested": NESTED["deep"]}}
             for n, model in enumerate(["m-copy", "m-other", "m-other"])]}), 201)
         ok(alice.delete(f"/jobs/{batch[2]['jobId']}"), 204)
-        [claimed] = ok(work.post("/jobs/claim", json={"workerId": "w1", "models": ["m-copy"]}))["jobs"]
+        claim = work.post("/jobs/claim", json={"workerId": "w1", "models": ["m-copy"]})
+        [claimed] = ok(claim)["jobs"]
         ok(work.post(f"/jobs/{claimed['jobId']}/complete", json={
             "leaseToken": claimed["lease"]["token"], "responseData": {"answer": "Ja, 東京"},
             "processingMetrics": {"inputTokens": 12, "outputTokens": 3}}))
@@ -107,7 +108,8 @@ class Filled:
         return Api(self.admin.server, name, password)
 
     def key(self, user_id, name):
-        return ok(self.admin.post(f"/api/users/{user_id}/api-keys", json={"name": name}), 201)["key"]
+        made = self.admin.post(f"/api/users/{user_id}/api-keys", json={"name": name})
+        return ok(made, 201)["key"]
 
     @staticmethod
     def finished(api, run_id):
@@ -223,7 +225,8 @@ def test_a_sqlite_file_holding_rows_is_refused_and_left_alone(tmp_path, sqlite_s
      "Error: target: not a PostgreSQL URL libpq can read: postgresql://jobs:***@db.example/"
      "jobs?bogus=1 (invalid URI query parameter: \"bogus\")"),
     ("mysql://jobs:s3cret@db.example/jobs",
-     "Error: target: neither a postgresql:// URL nor a file path: mysql://jobs:***@db.example/jobs"),
+     "Error: target: neither a postgresql:// URL nor a file path: "
+     "mysql://jobs:***@db.example/jobs"),
 ])
 def test_a_target_that_is_no_database_is_one_line_without_its_password(
         sqlite_source, target, message):
@@ -246,3 +249,13 @@ def test_row_counts_that_differ_are_named():
     assert dbcopy.differences({"users": 3, "jobs": 5}, {"users": 3, "jobs": 4}) == [
         "jobs: 5 in the source, 4 in the target"]
     assert dbcopy.differences({"users": 3}, {"users": 3}) == []
+
+
+def test_a_file_that_is_no_database_is_one_line_and_left_alone(tmp_path, sqlite_source):
+    target = tmp_path / "notes.txt"
+    target.write_text("not a database\n" * 100)
+    result = copy(sqlite_source, target)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"Error: copy to {target} failed: file is not a database"]
+    assert target.read_text() == "not a database\n" * 100
