@@ -1,7 +1,7 @@
-"""Concurrency: many clients on one server, and several servers on one database file."""
+"""Concurrency: many clients on one server (three on PostgreSQL), and several servers on
+one database."""
 
 import collections
-import contextlib
 import datetime as dt
 import os
 import random
@@ -11,9 +11,10 @@ import threading
 import time
 
 import peewee as pw
+import pytest
 import requests
 
-from conftest import ADMIN_PASSWORD, ROOT, Api, LiveServer
+from conftest import ADMIN_PASSWORD, POSTGRESQL, ROOT, Api, LiveServer, database_settings, query
 from jobsapi.secretkey import load_secret_key
 from schedules import Registry, Scheduler
 
@@ -24,6 +25,10 @@ CLIENTS = 32
 USERS = 8  # the clients share these accounts, four to one
 MISSING_ID = "0123456789abcdef01234567"
 EVERY_SECOND = "* * * * * *"
+# The clients' servers: one on SQLite (one box), three instances on one PostgreSQL.
+INSTANCES = 3 if POSTGRESQL else 1
+
+pytestmark = pytest.mark.both_backends
 
 
 def job_body(reference, **overrides):
@@ -166,6 +171,11 @@ def test_32_clients_for_a_minute_lose_nothing(tmp_path):
     print(f"\nload test seed: {SEED}")
     rng = random.Random(SEED)
     server = LiveServer(tmp_path).start(timeout=60)
+    servers = [server]
+    for number in range(1, INSTANCES):
+        (tmp_path / f"instance-{number}").mkdir()
+        servers.append(LiveServer(tmp_path / f"instance-{number}",
+                                  JOBSAPI_DATABASE=server.database).start(timeout=60))
     try:
         admin = Api(server, "admin", ADMIN_PASSWORD)
         tokens = []
@@ -176,8 +186,8 @@ def test_32_clients_for_a_minute_lose_nothing(tmp_path):
             api = Api(server, user["username"], user["password"])
             tokens.append(api.session.headers["Authorization"])
         clients = []
-        for number in range(CLIENTS):
-            api = Api(server)
+        for number in range(CLIENTS):  # spread over the instances: one writes, another reads
+            api = Api(servers[number % INSTANCES])
             api.session.headers["Authorization"] = tokens[number % USERS]
             clients.append(Client(api, number, random.Random(rng.getrandbits(64))))
         started = time.monotonic()
@@ -201,13 +211,15 @@ def test_32_clients_for_a_minute_lose_nothing(tmp_path):
                 assert client.api.get(f"/jobs/{job_id}").status_code == 404
         for client in clients[:USERS]:  # one per account: nothing of a rejected batch is stored
             assert client.api.get("/jobs?clientReference.rejected=true").json() == []
-        log = server.log_text()
-        assert "database is locked" not in log and "Traceback" not in log
+        for each in servers:
+            log = each.log_text()
+            assert "database is locked" not in log and "Traceback" not in log
     finally:
-        server.stop()
+        for each in servers:
+            each.stop()
     served = sum(sum(client.requests.values()) for client in clients)
     kinds = sum((client.requests for client in clients), collections.Counter())
-    print(f"load test: {CLIENTS} clients, {served} requests served in {elapsed:.0f}s "
+    print(f"load test: {CLIENTS} clients on {INSTANCES} instances, {served} requests served in {elapsed:.0f}s "
           f"({served / elapsed:.0f}/s), no 5xx, no 'database is locked'; "
           f"{sum(len(c.live) for c in clients)} live and {sum(len(c.deleted) for c in clients)} "
           f"deleted jobs as acknowledged; {sum(c.rejected for c in clients)} rejected batches "
@@ -215,8 +227,8 @@ def test_32_clients_for_a_minute_lose_nothing(tmp_path):
 
 
 def test_three_servers_on_one_database_claim_each_slot_once(tmp_path):
-    database = tmp_path / "shared.db"
-    env = {"JOBSAPI_DATABASE": str(database), "JOBSAPI_SCHEDULER_LEASE": "2"}
+    database = database_settings(tmp_path)["JOBSAPI_DATABASE"]
+    env = {"JOBSAPI_DATABASE": database, "JOBSAPI_SCHEDULER_LEASE": "2"}
     servers = []
     for number in range(3):
         (tmp_path / f"server-{number}").mkdir()
@@ -248,20 +260,18 @@ def test_three_servers_on_one_database_claim_each_slot_once(tmp_path):
         assert server.process.returncode == 0
         assert "Traceback" not in server.log_text()
 
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        rows = connection.execute(
-            "SELECT scheduled_for, result, owner FROM job_runs "
-            "WHERE job_id = 'metadata-sync' AND scheduled_for IS NOT NULL ORDER BY scheduled_for"
-        ).fetchall()
+    rows = [(as_datetime(slot), result, owner) for slot, result, owner in query(
+        database, "SELECT scheduled_for, result, owner FROM job_runs "
+        "WHERE job_id = 'metadata-sync' AND scheduled_for IS NOT NULL ORDER BY scheduled_for")]
     per_slot = collections.Counter(slot for slot, _, _ in rows)
     assert [slot for slot, count in per_slot.items() if count != 1] == []
     results = collections.Counter(result for _, result, _ in rows)
     assert set(results) <= {"success", "skipped", "missed", "interrupted"}, results
     assert results["interrupted"] <= 1  # at most the run under way when the servers stopped
     # No slot passes unrecorded: a gap in the slots follows a `missed` entry covering it.
-    slots = [dt.datetime.fromisoformat(slot) for slot, _, _ in rows]
+    slots = [slot for slot, _, _ in rows]
     for (slot, result, _), following in zip(rows, slots[1:]):
-        gap = following - dt.datetime.fromisoformat(slot)
+        gap = following - slot
         assert gap == dt.timedelta(seconds=1) or result == "missed", (slot, following)
     handled = int((slots[-1] - slots[0]).total_seconds()) + 1  # every second, by the above
     assert handled >= SCHEDULE_SECONDS - 3
@@ -272,6 +282,12 @@ def test_three_servers_on_one_database_claim_each_slot_once(tmp_path):
           f"runs per process {sorted(owners.values())}")
 
 
+def as_datetime(value):
+    """A stored time as a datetime: SQLite gives its text, PostgreSQL a datetime."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+@pytest.mark.sqlite_only
 def test_a_scheduler_pass_waits_for_another_writer_instead_of_failing(tmp_path):
     """Slots due while another connection writes are claimed once that write commits."""
     path = tmp_path / "s.db"
@@ -297,6 +313,7 @@ def test_a_scheduler_pass_waits_for_another_writer_instead_of_failing(tmp_path):
     assert sorted(run.job_id for run in claimed) == ["first", "second"]
 
 
+@pytest.mark.sqlite_only
 def test_processes_starting_together_share_one_whole_secret_key(tmp_path):
     """The first start writes the key beside the database; the others read it, never empty."""
     for attempt in range(50):
