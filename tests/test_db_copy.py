@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import pgcluster
-from conftest import ADMIN_PASSWORD, Api, LiveServer, query, wait_for
+from conftest import ADMIN_PASSWORD, Api, LiveServer, query, query_many, wait_for
 from jobsapi import create_app, database, dbcopy
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -95,6 +95,10 @@ class Filled:
         ok(ops.patch("/api/jobs/prune-job-logs", json={"schedule": "0 4 * * *"}))
         run = ok(ops.post("/api/jobs/cleanup-expired-tokens/trigger"))["runId"]
         assert wait_for(lambda: self.finished(ops, run), timeout=15)
+        for size in (1000, 500):  # more jobs than one batch of the copy holds
+            ok(alice.post("/jobs/batch", json={"jobs": [
+                {"operation": "bulk", "prompts": ["p"], "model": "m-bulk", "requestData": {}}
+            ] * size}), 201)
         ok(alice.post("/api/auth/logout", json={"refreshToken": alice.tokens["refreshToken"]}),
            204)  # a revoked access token and refresh token
         failed = alice.post("/api/auth/login", json={"username": "alice", "password": "wrong"})
@@ -165,6 +169,11 @@ def test_sqlite_to_postgresql_and_back(tmp_path):
         expected = state(source, filled)
     finally:
         source.stop()
+    # Idempotency keys (a key of two columns) past one batch too, written as the service
+    # writes them.
+    query_many(source_file, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
+               " response, created_at) VALUES (?, ?, 'h', 201, '{}', '2026-01-02 03:04:05.678')",
+               [(user_id, f"key-{n}") for user_id in (1, 2) for n in range(700)])
     first = expected["jobs"][filled.job_ids[0]][1]
     assert (first["requestData"], first["status"]) == (NESTED, "PROCESSED")  # something to compare
 
