@@ -35,6 +35,7 @@ class NotifyBell(LocalBell):
         self._reader = None
         self._connection = None
         self._warned = False
+        self.listening = threading.Event()  # set while notifications are known to arrive
 
     def listen(self):
         """Start the listening thread (before the loop starts)."""
@@ -104,6 +105,7 @@ class NotifyBell(LocalBell):
                 attempt += 1
             finally:
                 self._connection = None
+                self.listening.clear()
 
     def _probe(self, connection):
         """Send a notification to ourselves: if it does not come back, notifications do
@@ -114,6 +116,7 @@ class NotifyBell(LocalBell):
         for note in connection.notifies(timeout=PROBE_SECONDS):
             if note.payload == probe:
                 self.shared = True
+                self.listening.set()
                 return
         self.shared = False
         if not self._warned:

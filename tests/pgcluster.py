@@ -23,9 +23,11 @@ SECRET_KEY = "test-secret-key-shared-by-every-instance-0123456789"
 class Cluster:
     """A PostgreSQL server the tests may create and drop databases on."""
 
-    def __init__(self):
+    def __init__(self, own=False):
+        """The given server (JOBSAPI_TEST_POSTGRES_URL), else, or when `own`, one started
+        here from the system's binaries."""
         self.directory = None
-        self.url = os.environ.get("JOBSAPI_TEST_POSTGRES_URL")
+        self.url = None if own else os.environ.get("JOBSAPI_TEST_POSTGRES_URL")
         if not self.url:
             self._start()
 
