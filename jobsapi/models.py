@@ -7,7 +7,10 @@ from playhouse.shortcuts import ThreadSafeDatabaseMetadata
 
 
 class JSONField(pw.TextField):
-    """JSON text in the database, Python objects in the model."""
+    """JSON text in the database (TEXT on SQLite, jsonb on PostgreSQL), Python objects in
+    the model."""
+
+    field_type = "JSON"
 
     def db_value(self, value):
         if value is None:

@@ -5,6 +5,9 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+import pgcluster
 from conftest import ADMIN_PASSWORD, ROOT, LiveServer, free_port
 
 
@@ -36,13 +39,32 @@ def test_it_says_where_it_listens_once_it_does(tmp_path):
     assert server.log_text().rstrip().endswith("INFO jobsapi: stopped")
 
 
-def test_a_postgresql_url_is_refused_with_one_line(tmp_path):
-    """Not a file name: the server says what it takes instead of making a file so named."""
-    env = {**os.environ, "JOBSAPI_DATABASE": "postgresql://user@localhost/jobs",
-           "JOBSAPI_PORT": str(free_port())}
-    result = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+def start_with(tmp_path, **settings):
+    """`python app.py` with these settings, run in an empty directory; its result."""
+    env = {**os.environ, "JOBSAPI_PORT": str(free_port()), **settings}
+    return subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("postgresql://jobs:s3cret@/jobs?host=/nonexistent", "No such file or directory"),
+    ("postgres://jobs:s3cret@127.0.0.1:1/jobs", "Connection refused"),
+    ("postgresql://jobs:s3cret@[::1/jobs", "not a PostgreSQL URL libpq can read"),
+])
+def test_a_postgresql_server_out_of_reach_is_one_line_without_its_password(tmp_path, url,
+                                                                           reason):
+    result = start_with(tmp_path, JOBSAPI_DATABASE=url, JOBSAPI_SECRET_KEY="k" * 40)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("JOBSAPI_DATABASE: ") and reason in line, line
+    assert "s3cret" not in result.stderr + result.stdout and "jobs:***@" in line
+    assert list(tmp_path.iterdir()) == []  # not taken for a file name
+
+
+def test_postgresql_without_a_shared_secret_key_is_one_line(tmp_path):
+    url = pgcluster.cluster().create_database()
+    result = start_with(tmp_path, JOBSAPI_DATABASE=url, JOBSAPI_SECRET_KEY="")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "JOBSAPI_DATABASE: this version runs on SQLite only; give the path of a database file"]
-    assert list(tmp_path.iterdir()) == []
+        "JOBSAPI_SECRET_KEY: required on PostgreSQL (every instance signs tokens with it, so "
+        "give them all the same one)"]
