@@ -14,7 +14,8 @@ def record(action, *, user=None, username=None, resource=None, resource_id=None,
     ip = agent = None
     if has_request_context():
         ip = request.remote_addr
-        agent = (request.user_agent.string or None) and request.user_agent.string[:USER_AGENT_MAX]
+        # Kept as sent but for NUL, which PostgreSQL's text does not hold.
+        agent = request.user_agent.string[:USER_AGENT_MAX].replace("\x00", "\ufffd") or None
     return Activity.create(
         user_id=user.id if user is not None else None,
         username=user.username if user is not None else username,

@@ -31,11 +31,13 @@ class ScheduledJobIdConverter(BaseConverter):
 
 
 class ModelNameConverter(BaseConverter):
-    """A model name in a path: any 1 to 200 characters, slashes included (meta/llama-3)."""
+    """A model name in a path: any 1 to 200 characters but NUL, slashes included
+    (meta/llama-3)."""
 
-    regex = r"[\s\S]{1,200}"
+    regex = r"[^\x00]{1,200}"
     part_isolating = False
-    schema = {"type": "string", "minLength": 1, "maxLength": 200, "example": "gpt-4o"}
+    schema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]+$",
+              "example": "gpt-4o"}
 
 
 CONVERTERS = {"work_job_id": WorkJobIdConverter, "scheduled_job_id": ScheduledJobIdConverter,

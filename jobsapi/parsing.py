@@ -25,12 +25,34 @@ def _finite_float(text):
 
 
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+NUL_MESSAGE = "Text in the request may not hold the NUL character (U+0000)."
+
+
+class HoldsNul(ValueError):
+    """A string of the request holds U+0000, which no text column of PostgreSQL stores
+    (refused on SQLite too: a database must be copyable from one to the other)."""
+
+
+def _refuse_nul(value):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise HoldsNul(NUL_MESSAGE)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key)
+            _refuse_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item)
 
 
 def strict_json_loads(data):
     """json.loads that refuses NaN and Infinity, which are not JSON, numbers beyond a
-    float's range, which would become them, and strings that are not Unicode text."""
+    float's range, which would become them, strings that are not Unicode text, and the
+    NUL character (HoldsNul)."""
     value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
+    if "\\u0000" in data:
+        _refuse_nul(value)
     if SURROGATE_ESCAPE.search(data):
         # "\ud83d\ude00" is one character, but a lone half of such a pair is no text at
         # all and could be neither stored nor sent back: UnicodeEncodeError (a ValueError).
@@ -60,6 +82,8 @@ class Parser(FlaskParser):
             return strict_json_loads(body.decode("utf-8"))
         except OverflowError:
             abort(400, message="A number in the request is too large.")
+        except HoldsNul:
+            abort(400, message=NUL_MESSAGE)
         except (ValueError, RecursionError):
             abort(400, message="Request body is not valid JSON.")
 
@@ -67,9 +91,11 @@ class Parser(FlaskParser):
         """The query arguments; 400 if the query string is not UTF-8 once percent-decoded
         (werkzeug would replace the bad bytes, and a filter quietly match nothing)."""
         try:
-            urllib.parse.unquote_to_bytes(req.query_string).decode("utf-8")
+            query = urllib.parse.unquote_to_bytes(req.query_string).decode("utf-8")
         except UnicodeDecodeError:
             abort(400, message="The query string is not valid UTF-8.")
+        if "\x00" in query:
+            abort(400, message=NUL_MESSAGE)
         return super().load_querystring(req, schema)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):

@@ -65,6 +65,14 @@ def query(database, statement, params=()):
     return query_many(database, statement, [params])
 
 
+def dump(database):
+    """Every row of every table of the service, by table: what a request may not change."""
+    from jobsapi.database import MODELS
+    return {model._meta.table_name: query(database, f"SELECT * FROM {model._meta.table_name}"
+                                                    " ORDER BY 1, 2")
+            for model in MODELS}
+
+
 def query_many(database, statement, rows):
     """Run one SQL statement once per row of parameters (one transaction); the last
     run's rows. Times written without a zone are UTC, as the service writes them."""

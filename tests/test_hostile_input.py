@@ -3,12 +3,13 @@
 import copy
 import json
 import secrets
-import sqlite3
 
 import pytest
 import requests
 
-from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error
+from conftest import ADMIN_PASSWORD, Api, LiveServer, assert_error, dump
+
+pytestmark = pytest.mark.both_backends
 
 JOB = {"operation": "o", "prompts": ["p"], "model": "m", "temperature": 0.5, "priority": 5,
        "requestData": {"k": "v"}, "clientReference": {"ref": "r"}}
@@ -72,8 +73,7 @@ class Target:
                 .replace("{refresh}", refresh).replace("{name}", f"n-{secrets.token_hex(4)}"))
 
     def snapshot(self):
-        with sqlite3.connect(f"file:{self.server.database}?mode=ro", uri=True) as conn:
-            return list(conn.iterdump())
+        return dump(self.server.database)
 
     def rejects(self, method, path, code, **kwargs):
         """Send one request; it gets `code`, and the server lives on with nothing changed."""
@@ -172,6 +172,25 @@ def test_an_escaped_lone_surrogate_in_any_field(target, name, path):
     text = target.fill(json.dumps(replaced(BODIES[name][2], path, "a\ud800b")))
     assert "\\ud800" in text
     send_raw(target, name, text, 400)
+
+
+@pytest.mark.parametrize("name, path", STRING_CASES, ids=IDS)
+def test_the_nul_character_in_any_field(target, name, path):
+    """No text column of PostgreSQL holds U+0000: refused on either database."""
+    text = target.fill(json.dumps(replaced(BODIES[name][2], path, "a\u0000b")))
+    assert "\\u0000" in text
+    body = send_raw(target, name, text, 400)
+    assert body["message"] == "Text in the request may not hold the NUL character (U+0000)."
+
+
+def test_the_nul_character_in_a_key_a_query_or_a_path(target):
+    key = json.dumps({**JOB, "requestData": {"a\u0000": 1}})
+    target.rejects("POST", "/jobs", 400, data=key, headers=JSON)
+    target.rejects("GET", "/jobs?clientReference.k=a%00", 400)
+    target.rejects("PUT", "/api/model-limits/a%00", 404, json={"maxConcurrency": 1})
+    escaped = target.admin.post("/jobs", data=json.dumps({**JOB, "operation": "a\\u0000"}),
+                                headers=JSON)  # a backslash, then u0000: no NUL at all
+    assert escaped.status_code == 201 and escaped.json()["operation"] == "a\\u0000"
 
 
 SENTINEL = "hostile-value"

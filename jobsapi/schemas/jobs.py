@@ -77,7 +77,9 @@ class IdempotencyArgs(ma.Schema):
     """The Idempotency-Key header of a create."""
 
     idempotency_key = ma.fields.String(
-        data_key="Idempotency-Key", validate=validate.Length(min=1, max=255),
+        data_key="Idempotency-Key", validate=[
+            validate.Length(min=1, max=255),
+            validate.Regexp(r"^[^\x00]*$", error="The key may not hold the NUL character.")],
         metadata={"description": "The same key and body within 24 hours answers the first "
                                  "response again and creates nothing; another body is 409"})
 
