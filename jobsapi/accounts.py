@@ -9,12 +9,13 @@ from flask import current_app
 from flask_jwt_extended import create_access_token
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import database
 from .caches import auth_cache
 from .database import writing
 from .errors import Conflict, RateLimited, Unauthorized
 from .models import LoginFailure, RefreshToken, RevokedToken, User
 from .secretkey import digest
-from .timeutil import utcnow
+
 
 BAD_CREDENTIALS = "Invalid username or password."
 BAD_REFRESH = "Invalid or expired refresh token."
@@ -32,7 +33,7 @@ def create_user(username, password, role="client", permissions=(), now=None):
                 role=role,
                 permissions=sorted(set(permissions)),
                 disabled=False,
-                created_at=now or utcnow(),
+                created_at=now or database.now(),
             )
     except pw.IntegrityError:
         raise Conflict(f"Username already exists: {username}") from None
@@ -50,7 +51,7 @@ def update_user(user, changes):
     with writing():
         user.save()
         if user.disabled:
-            _revoke(RefreshToken.user == user, utcnow())
+            _revoke(RefreshToken.user == user, database.now())
     auth_cache().forget_user(user.id)
     return user
 
@@ -67,7 +68,7 @@ def ensure_admin(password=None, now=None):
             role="admin",
             permissions=[],
             disabled=False,
-            created_at=now or utcnow(),
+            created_at=now or database.now(),
         )
     return generated
 
@@ -78,7 +79,7 @@ def check_password(username, password, address=None, now=None):
     Failures count per username and client address, so a stranger's guesses lock out
     the stranger, not the owner logging in from elsewhere; a looser ceiling per username
     holds against guesses spread over many addresses."""
-    now = now or utcnow()
+    now = now or database.now()
     config = current_app.config
     window = timedelta(minutes=config["JOBSAPI_LOGIN_WINDOW_MINUTES"])
     recent = (LoginFailure.username == username) & (LoginFailure.failed_at > now - window)
@@ -118,7 +119,7 @@ def _refuse_if_locked(condition, limit, window, now):
 
 def issue_tokens(user, family=None, now=None):
     """A new access token and a new refresh token (in `family`, or a new chain)."""
-    now = now or utcnow()
+    now = now or database.now()
     config = current_app.config
     refresh = secrets.token_urlsafe(32)
     RefreshToken.create(
@@ -139,7 +140,7 @@ def issue_tokens(user, family=None, now=None):
 
 def refresh_tokens(token, now=None):
     """Rotate a refresh token; reuse of a revoked one revokes its whole chain."""
-    now = now or utcnow()
+    now = now or database.now()
     with writing():
         stored = RefreshToken.get_or_none(RefreshToken.token_hash == digest(token))
         if stored is not None and stored.revoked_at is not None:
@@ -153,7 +154,7 @@ def refresh_tokens(token, now=None):
 
 def logout(token, now=None):
     """Revoke the refresh token's chain; an unknown token is not an error."""
-    now = now or utcnow()
+    now = now or database.now()
     with writing():
         stored = RefreshToken.get_or_none(RefreshToken.token_hash == digest(token))
         if stored is not None:
@@ -170,7 +171,7 @@ def revoke_access_token(claims):
 
 def purge_revoked_tokens(now=None):
     """Delete revoked access tokens that have expired anyway; return how many."""
-    now = now or utcnow()
+    now = now or database.now()
     return RevokedToken.delete().where(RevokedToken.expires_at <= now).execute()
 
 

@@ -2,8 +2,9 @@
 
 from flask import has_request_context, request
 
+from . import database
 from .models import Activity
-from .timeutil import utcnow
+
 
 USER_AGENT_MAX = 500
 
@@ -25,5 +26,5 @@ def record(action, *, user=None, username=None, resource=None, resource_id=None,
         details=details,
         ip=ip,
         user_agent=agent,
-        created_at=now or utcnow(),
+        created_at=now or database.now(),
     )
