@@ -44,7 +44,7 @@ $(PY_STAMP): setup.cfg pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
 	touch $@
 
-# The bench extra (APScheduler, huey, py-spy) on top, with its own stamp: make test never
+# The bench extra (APScheduler, huey, Procrastinate, py-spy) on top, with its own stamp: make test never
 # waits for it.
 $(BENCH_STAMP): $(PY_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test,bench]'
