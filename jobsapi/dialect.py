@@ -53,8 +53,8 @@ class PostgreSQL:
 
     @staticmethod
     def json_text(column, key):
-        """As SQLite's: jsonb's text of the key (true and false as 'true' and 'false')."""
-        return pw.fn.jsonb_extract_path_text(column, key)
+        """As SQLite's: jsonb's ->> (true and false as 'true' and 'false')."""
+        return pw.Expression(column, "->>", pw.Value(key, converter=str))  # the key as text
 
     @staticmethod
     def now(database):
