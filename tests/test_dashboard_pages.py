@@ -182,3 +182,17 @@ def test_markup_in_a_jobs_fields_is_shown_as_text(world):
         assert "<b>m</b>" not in text, path
     detail = browser.text(f"/dashboard/jobs/{job_id}")
     assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in detail
+
+
+@pytest.mark.parametrize("path, fragment", [
+    ("/dashboard/", "overview-live"), ("/dashboard/failures", "failures-live"),
+    ("/dashboard/workers", "workers-live"), ("/dashboard/scheduled", "scheduled-live")])
+def test_changing_figures_refresh_every_5_s_while_the_tab_is_visible(world, path, fragment):
+    browser = world.browser("admin")
+    page = browser.text(path)
+    assert re.search(rf'<div id="{fragment}" hx-get="{re.escape(path)}\??" hx-trigger='
+                     r'"every 5s \[document.visibilityState === \'visible\'\]"', page)
+    response = browser.get(path, headers={"HX-Request": "true", "HX-Target": fragment})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and text.lstrip().startswith(f'<div id="{fragment}"')
+    assert "<html" not in text
