@@ -113,8 +113,9 @@ def test_cancel_and_delete_ticked_jobs_without_javascript(world):
                                                                 "PENDING"]
     again = browser.post("/dashboard/jobs/action", {"action": "cancel", "job_id": jobs[:2]})
     assert "None of the selected jobs can be canceled" in again.get_data(as_text=True)
-    gone = browser.post("/dashboard/jobs/action", {"action": "delete", "job_id": [jobs[2]],
-                                                   "confirmed": "yes", "next": "https://x.example/"})
+    gone = browser.post("/dashboard/jobs/action", {
+        "action": "delete", "job_id": [jobs[2]], "confirmed": "yes",
+        "next": "https://x.example/"})
     assert gone.headers["Location"] == "/dashboard/jobs"  # never off the dashboard
     assert world.job(jobs[2]) is None
     [entry] = world.activities("work_jobs.delete")
