@@ -8,7 +8,8 @@ from markupsafe import Markup
 
 from ..timeutil import isoformat
 
-FILTERS = ("when", "seconds", "count", "pretty", "folded")
+# Template filters (app-wide in Flask, so named apart from Jinja's own and a host's).
+FILTERS = ("when", "duration", "number", "pretty_json", "long_text")
 FOLD_AFTER = 300  # characters of text shown before the rest is folded away
 
 
@@ -22,7 +23,7 @@ def when(value):
     return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(stamp, shown)
 
 
-def seconds(value):
+def duration(value):
     """A duration or an age with its unit: 850 ms, 42 s, 3 min 20 s, 5 h 12 min, 2 d 3 h."""
     if value is None:
         return "—"
@@ -42,16 +43,16 @@ def seconds(value):
     return f"{sign}{value:.0f} s"
 
 
-def count(value):
+def number(value):
     """A count with thousands separated: 1,234,567."""
     return "—" if value is None else f"{value:,}"
 
 
-def pretty(value):
+def pretty_json(value):
     """JSON, indented for reading."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def folded(text):
+def long_text(text):
     """Whether a text is long enough to fold."""
     return text is not None and len(str(text)) > FOLD_AFTER

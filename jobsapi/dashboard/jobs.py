@@ -1,8 +1,6 @@
 """Work jobs: the filtered list, a job's detail, failures grouped by error, and the
 actions (retry, cancel, delete) on ticked jobs or on all that match."""
 
-from urllib.parse import urlencode
-
 from flask import flash, redirect, render_template, request, url_for
 
 from .. import activity, failures, outcomes, workjobs
@@ -98,10 +96,3 @@ def job_action():
     flash(message)
     return redirect(_back(form))
 
-
-def list_url(**filters):
-    return url_for("dashboard.job_list") + "?" + urlencode(
-        [(key, value) for key, value in filters.items() if value])
-
-
-blp.add_app_template_global(list_url, "job_list_url")

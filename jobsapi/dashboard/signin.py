@@ -36,7 +36,8 @@ def init_app(app):
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: none
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.session_interface = Sessions()
+    if type(app.session_interface) is SecureCookieSessionInterface:  # a host's own stays
+        app.session_interface = Sessions()
 
 
 def _revocation_id(sid):

@@ -2,6 +2,7 @@
 CSRF on every POST, pages and fragments, and errors as an HTML page."""
 
 import functools
+from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -68,15 +69,18 @@ def page(template, **context):
     return render_template(template, **context)
 
 
-@blp.app_template_global()
-def csrf_token():
-    return signin.csrf_token()
-
-
 @blp.context_processor
 def shared():
-    return {"user": user(), "can": can, "WATCH": WATCH, "SETTINGS": SETTINGS,
+    """What every dashboard template may use (given to the dashboard's pages only)."""
+    return {"user": user(), "can": can, "csrf_token": signin.csrf_token,
+            "job_list_url": job_list_url, "WATCH": WATCH, "SETTINGS": SETTINGS,
             "ACTIVITIES": ACTIVITIES}
+
+
+def job_list_url(**filters):
+    """The job list filtered by `filters` (empty ones left out)."""
+    return url_for("dashboard.job_list") + "?" + urlencode(
+        [(key, value) for key, value in filters.items() if value])
 
 
 for _name in formats.FILTERS:
