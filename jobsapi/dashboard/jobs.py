@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from .. import activity, failures, outcomes, workjobs
 from ..errors import InvalidInput
-from ..models import User
+from ..models import Job, User
 from ..states import STATUSES
 from . import selection
 from .web import blp, is_htmx, page, user
@@ -40,8 +40,7 @@ def job_detail(job_id):
 def allowed_actions(job):
     """The actions the job's status allows (its owner or an admin may take them)."""
     return [name for name, (touches, _, _) in ACTIONS.items()
-            if touches(workjobs.visible_jobs(user()).where(
-                workjobs.Job.id == job.id)).exists()]
+            if touches(workjobs.visible_jobs(user()).where(Job.id == job.id)).exists()]
 
 
 @blp.route("/failures")
@@ -54,8 +53,11 @@ def failure_groups():
 def _selected(form):
     """The jobs the form means, and how the activity log names them."""
     if form.get("scope") == "all":
-        return selection.matching(form, user()), {
-            "filters": dict(selection.query_string(form))}
+        filters = {}
+        for key, value in selection.query_string(form):
+            filters.setdefault(key, []).append(value)
+        return selection.matching(form, user()), {"filters": {
+            key: values[0] if len(values) == 1 else values for key, values in filters.items()}}
     jobs, ids = selection.ticked(form, user())
     return jobs, {"jobIds": ids}
 
