@@ -1,7 +1,7 @@
 """The dashboard at /dashboard: server-rendered pages over the service's own functions,
 for people signed in with a session cookie (the API keeps its bearer tokens)."""
 
-from . import activity, jobs, overview, queue, scheduled, signin  # noqa: F401  (routes)
+from . import account, activity, jobs, overview, queue, scheduled, signin  # noqa: F401  (routes)
 from .web import blp
 
 __all__ = ["blp", "init_app", "signed_in"]

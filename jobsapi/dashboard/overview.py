@@ -1,14 +1,11 @@
 """The overview: jobs by status, the queue per model, the last 24 hours, the scheduler's
 health and the workers seen."""
 
-from flask import redirect, render_template, request, url_for
-
 from .. import queuestats, workjobs
-from ..errors import RateLimited, Unauthorized
 from ..resources.health import scheduler_health
 from ..states import STATUSES
 from ..timeutil import utcnow
-from . import charts, signin
+from . import charts
 from .web import WATCH, blp, can, page, user
 
 COLORS = {"created": "#4e79a7", "processed": "#59a14f", "failed": "#e15759"}
@@ -41,29 +38,3 @@ def figures(now=None):
                 name: sum(day[name]) for name in COLORS},
             "scheduler": scheduler_health(),
             "workers": queuestats.workers(now) if can(WATCH) else None, "now": now}
-
-
-@blp.route("/login", methods=["GET", "POST"])
-def login():
-    """The sign-in form; failures go through the login lockout like the API's."""
-    target = request.values.get("next") or ""
-    if not target.startswith("/dashboard") or "//" in target:
-        target = url_for("dashboard.overview")
-    if request.method == "GET":
-        if signin.current_user() is not None:
-            return redirect(target)
-        return render_template("dashboard/login.html", next=target)
-    username = request.form.get("username", "")
-    try:
-        signin.sign_in(username, request.form.get("password", ""))
-    except (Unauthorized, RateLimited) as error:
-        headers = {"Retry-After": str(error.retry_after)} if error.code == 429 else {}
-        return render_template("dashboard/login.html", next=target, username=username,
-                               error=error.message), error.code, headers
-    return redirect(target)
-
-
-@blp.route("/logout", methods=["POST"])
-def logout():
-    signin.sign_out()
-    return redirect(url_for("dashboard.login"))
