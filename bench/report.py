@@ -64,6 +64,19 @@ def figures(results):
                 "ms", median, scrape["target_ms"], "the target", median / scrape["target_ms"],
                 "time / target", f"< {scrape['target_ms']:.0f} ms",
                 median < scrape["target_ms"]))
+    pages = results.get("dashboard")
+    if pages:
+        target = pages["target_ms"]
+        for name, figures in pages["list"].items():
+            median = figures["median_ms"]
+            rows.append(figure(
+                f"dashboard list {name}", f"dashboard job list ({name}) at {pages['jobs']:,} "
+                f"jobs, median", "ms", median, target, "the target", median / target,
+                "time / target", f"< {target:.0f} ms", median < target))
+        median = pages["overview"]["median_ms"]
+        rows.append(figure(
+            "dashboard overview", f"dashboard overview at {pages['jobs']:,} jobs, median", "ms",
+            median, target, "the target", median / target, "time / target", "reported", None))
     listing = results.get("list")
     if listing:
         small, big = listing["small"], listing["big"]

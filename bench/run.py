@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks, print one table, write the same figures as JSON.
 
     python -m bench.run --out var/bench.json [--quick]
-                        [--only service,list,scrape,idle,lateness,workers,postgresql]
+                        [--only service,list,scrape,dashboard,idle,lateness,workers,postgresql]
                         [--profile] [--batches N] [--read-seconds S] ...
 
 Every figure is measured side by side with its reference in the same run: only the
@@ -19,10 +19,11 @@ import tempfile
 import time
 import traceback
 
-from . import (batches, common, listing, loadgen, metrics_scrape, postgresql, profile, reads,
-               report, sched_idle, sched_lateness, workers)
+from . import (batches, common, dashboard, listing, loadgen, metrics_scrape, postgresql,
+               profile, reads, report, sched_idle, sched_lateness, workers)
 
-SECTIONS = ("service", "list", "scrape", "idle", "lateness", "workers", "postgresql")
+SECTIONS = ("service", "list", "scrape", "dashboard", "idle", "lateness", "workers",
+            "postgresql")
 # name: (full run, --quick)
 DEFAULTS = {
     "batches": (20, 3),
@@ -114,6 +115,8 @@ def main(argv=None):
         "list": lambda: results.__setitem__("list", listing.run(
             directory, args.small_jobs, args.big_jobs, args.list_requests, 10)),
         "scrape": lambda: results.__setitem__("scrape", metrics_scrape.run(
+            directory, args.big_jobs)),
+        "dashboard": lambda: results.__setitem__("dashboard", dashboard.run(
             directory, args.big_jobs)),
         "idle": lambda: results.__setitem__("idle", sched_idle.run(
             directory, args.idle_jobs, args.idle_seconds, args.settle_seconds)),

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from . import auth, cli, database, errorhandlers, metrics, rest, scheduling, waiting
+from . import auth, cli, dashboard, database, errorhandlers, metrics, rest, scheduling, waiting
 from .accounts import ensure_admin
 from .config import from_env
 from .resources import auth as auth_resource
@@ -36,6 +36,7 @@ def create_app(config=None):
     metrics.init_app(app)
     for blueprint in (*BLUEPRINTS, metrics_resource.blueprint_for(app.config)):
         api.register_blueprint(blueprint)
+    dashboard.init_app(app)
     cli.init_app(app)
     if database.is_present(app):
         bootstrap_admin(app)

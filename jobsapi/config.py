@@ -57,6 +57,7 @@ class Config:
     JOBSAPI_WAITING_CLAIMS = None  # claims waiting at once; unset: half of JOBSAPI_THREADS
     JOBSAPI_MAX_SNOOZES = 20  # rate-limited failures that do not count as attempts
     JOBSAPI_CLAIM_POLL_SECONDS = 0.5  # how often a waiting claim looks again unwoken
+    JOBSAPI_DASHBOARD_SESSION_HOURS = 12  # a dashboard sign-in lasts this long
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -91,6 +92,7 @@ class Config:
         "JOBSAPI_WAITING_CLAIMS": int,
         "JOBSAPI_MAX_SNOOZES": int,
         "JOBSAPI_CLAIM_POLL_SECONDS": float,
+        "JOBSAPI_DASHBOARD_SESSION_HOURS": float,
     }
 
 

@@ -36,6 +36,10 @@ class Conflict(ServiceError):
     code = 409
 
 
+class Forbidden(ServiceError):
+    code = 403
+
+
 class DomainError(Exception):
     """A rule of the work jobs was broken; errorhandlers maps it to the error shape."""
 

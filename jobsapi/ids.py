@@ -1,5 +1,6 @@
 """Job ids: 24 lowercase hex characters, time-ordered like a MongoDB ObjectId."""
 
+import datetime as dt
 import itertools
 import os
 import re
@@ -24,3 +25,10 @@ def new_job_id(now=None):
             _process_pid, _process_random = os.getpid(), os.urandom(5).hex()
         count = next(_counter) & 0xFFFFFF
     return f"{seconds:08x}{_process_random}{count:06x}"
+
+
+def first_id_at(when):
+    """The smallest job id made at or after `when` (naive UTC): a bound that lets a range
+    of creation times be read through the primary key."""
+    seconds = int(when.replace(tzinfo=dt.timezone.utc).timestamp())
+    return f"{max(seconds, 0):08x}" + "0" * 16

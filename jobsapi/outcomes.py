@@ -12,8 +12,8 @@ from . import database, limits
 from .claims import end_attempt, reap, running_attempts, settle
 from .errors import IllegalChange, JobNotFound, LeaseLost, Move
 
-__all__ = ["LeaseLost", "attempts", "backoff", "cancel", "complete", "fail", "heartbeat",
-           "release"]
+__all__ = ["LeaseLost", "attempts", "backoff", "cancel", "cancel_matching", "cancelable",
+           "complete", "fail", "heartbeat", "release"]
 from .models import Job, JobAttempt
 from .secretkey import digest
 from .workjobs import visible_jobs
@@ -145,6 +145,33 @@ def cancel(user, job_id, now=None):
         if job.status == "PROCESSING":
             return settle(job, now, cancel_requested=True)
         raise IllegalChange(job_id, {"status": Move(job.status, "CANCELED")})
+
+
+def cancelable(jobs):
+    """The jobs among `jobs` a cancel would touch: PENDING, or PROCESSING and not yet
+    asked to cancel."""
+    return jobs.where((Job.status == "PENDING") | (
+        (Job.status == "PROCESSING") & (Job.cancel_requested == False)))  # noqa: E712
+
+
+def cancel_matching(jobs, now=None):
+    """Cancel every job among `jobs` (a query of jobs the user sees) as `cancel` would:
+    the PENDING ones (and those whose lease lapsed) at once, the held ones when their
+    worker next reports; how many were canceled or asked to cancel."""
+    with database.writing():
+        now = now or database.now()
+        reap(now)  # a lapsed lease first gives its job back, then the cancel applies
+        held = JobAttempt.select(JobAttempt.job).where(
+            (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at > now))
+        free = jobs.where((Job.status == "PENDING") | (
+            (Job.status == "PROCESSING") & Job.id.not_in(held)))
+        canceled = Job.update(status="CANCELED", cancel_requested=False, updated_at=now).where(
+            Job.id.in_(free.select(Job.id))).execute()
+        holding = jobs.where((Job.status == "PROCESSING") & Job.id.in_(held)
+                             & (Job.cancel_requested == False))  # noqa: E712
+        asked = Job.update(cancel_requested=True, updated_at=now).where(
+            Job.id.in_(holding.select(Job.id))).execute()
+    return canceled + asked
 
 
 def attempts(user, job_id, any_job=False):

@@ -6,10 +6,14 @@ import datetime as dt
 import peewee as pw
 
 from . import database, limits
+from .ids import first_id_at
 from .models import Job, JobAttempt, JobCount, ModelLimit, User
 from .states import STATUSES
 
 HOUR = dt.timedelta(hours=1)
+# Grouping by an expression with parameters names it by position: PostgreSQL takes the
+# select list's and GROUP BY's copies, each with parameters of its own, for two.
+FIRST_COLUMN = pw.SQL("1")
 WORKERS_SEEN = dt.timedelta(hours=24)
 
 
@@ -83,3 +87,36 @@ def workers(now=None):
 def _datetime(value):
     """An aggregate's time: SQLite's MIN/MAX give the stored text, not a datetime."""
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def last_day(jobs, now=None, client_id=None):
+    """Per hour of the last 24 (oldest first): jobs created among `jobs` (a query of the
+    jobs the user sees), and attempts processed and failed (of `client_id`'s jobs, when
+    given); with the hours' starts."""
+    now = now or database.now()
+    start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=23)
+    hours = [start + HOUR * index for index in range(24)]
+
+    # Ids follow creation times (ids.py): the bound reads the day through the primary key.
+    jobs = jobs.where(Job.id >= first_id_at(start))
+
+    def per_hour(column, query):
+        bucket = pw.Case(None, [(column < hour, index - 1)
+                                for index, hour in enumerate(hours) if index], 23)
+        counts = [0] * 24
+        for index, count in query.where(column >= start).select(
+                bucket, pw.fn.COUNT(column)).group_by(FIRST_COLUMN).tuples():
+            counts[index] = count
+        return counts
+
+    attempts = JobAttempt.select().where(JobAttempt.claimed_at >= start - WORKERS_SEEN)
+    if client_id is not None:
+        attempts = attempts.join(Job, on=(Job.id == JobAttempt.job)).where(
+            Job.client == client_id)
+    return {
+        "hours": hours,
+        "created": per_hour(Job.created_at, jobs),
+        "processed": per_hour(JobAttempt.ended_at,
+                              attempts.where(JobAttempt.outcome == "processed")),
+        "failed": per_hour(JobAttempt.ended_at, attempts.where(JobAttempt.outcome == "failed")),
+    }

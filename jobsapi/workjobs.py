@@ -212,12 +212,21 @@ def filtered_jobs(user, filters):
     json_text = dialect.of(database.current()).json_text
     for key, value in (filters.get("client_reference") or {}).items():
         query = query.where(json_text(Job.client_reference, key) == value)
+    if filters.get("created_from") is not None:
+        query = query.where(Job.created_at >= filters["created_from"])
+    if filters.get("created_until") is not None:
+        query = query.where(Job.created_at < filters["created_until"])
     return query
 
 
 def list_jobs(user, filters, limit, after=None):
     """One page, newest first, and whether another page follows."""
-    query = filtered_jobs(user, filters)
+    return page_of(filtered_jobs(user, filters), limit, after)
+
+
+def page_of(query, limit, after=None):
+    """One page of a query's jobs, newest first, after the job id `after` (a keyset
+    page: as fast on the last page as on the first), and whether another follows."""
     if after:
         query = query.where(Job.id < after)
     page = list(query.order_by(Job.id.desc()).limit(limit + 1))
@@ -233,3 +242,31 @@ def summarize(user, filters):
         counts[status] = count
     counts["total"] = sum(counts.values())
     return counts
+
+
+def _ids_of(jobs):
+    """The ids of a query's jobs, as a subquery an UPDATE can narrow itself by."""
+    return jobs.select(Job.id)
+
+
+def retryable(jobs):
+    """The jobs among `jobs` a retry would move: those in ERROR_PROCESSING."""
+    return jobs.where(Job.status == "ERROR_PROCESSING")
+
+
+def retry_matching(jobs, now=None):
+    """Every ERROR_PROCESSING job among `jobs` (a query of jobs the user sees) back to
+    PENDING, due now, with its attempts counted afresh; how many moved."""
+    with database.writing():
+        now = now or database.now()
+        return Job.update(status="PENDING", available_at=now, attempts=0, snoozes=0,
+                          updated_at=now).where(Job.id.in_(_ids_of(retryable(jobs)))).execute()
+
+
+def delete_matching(jobs, now=None):
+    """Soft-delete every job among `jobs` (a query of jobs the user sees); how many."""
+    with database.writing():
+        now = now or database.now()
+        live = jobs.where(Job.deleted_at.is_null())
+        return Job.update(deleted_at=now, updated_at=now).where(
+            Job.id.in_(_ids_of(live))).execute()

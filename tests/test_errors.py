@@ -12,7 +12,9 @@ from jobsapi.ids import JOB_ID_PATTERN
 from schedules.registry import JOB_ID_RE as SCHEDULED_JOB_ID_RE
 
 JOB = {"operation": "o", "prompts": ["p"], "model": "m", "requestData": {}}
-UNDOCUMENTED = ("static", "api-docs.", "docs.")  # the docs, their files and redirects
+# The docs, their files and redirects, and the dashboard (HTML pages for browsers, no
+# part of the JSON API the document describes).
+UNDOCUMENTED = ("static", "api-docs.", "docs.", "dashboard.")
 
 
 def test_unknown_route_is_404_json(anonymous):
