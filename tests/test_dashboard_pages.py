@@ -28,7 +28,7 @@ def test_the_overview_counts_jobs_by_status_per_model_and_per_hour(world):
     assert figures == {"PENDING": "3", "PROCESSING": "0", "PROCESSED": "1", "CONSUMED": "0",
                        "ERROR_PROCESSING": "1", "ERROR_CONSUMING": "0", "CANCELED": "0"}
     assert 'href="/dashboard/jobs?status=PENDING"' in text
-    assert "created: 5 jobs" in text and "processed: 1 jobs" in text and "failed: 1 jobs" in text
+    assert "created: 5 jobs" in text and "processed: 1 job" in text and "failed: 1 job" in text
     assert re.search(r'<a href="/dashboard/jobs\?model=alpha">alpha</a></td>\s*'
                      r'<td class="num">1</td>', text)
     assert "<svg" in text and "<rect" in text
