@@ -17,14 +17,15 @@ run: $(PY_STAMP)
 # pytest last: its summary closes the output, whatever ran before it.
 test: bruno fuzz pytest
 
-# Every suite on SQLite; then the suites marked both_backends again on a throwaway
-# PostgreSQL (tests/pgcluster.py: the system's initdb and pg_ctl, or JOBSAPI_TEST_POSTGRES_URL).
+# Every suite on SQLite (setup.cfg leaves out the tests marked postgresql_only); then the
+# suites marked both_backends, and those tests, on a throwaway PostgreSQL (tests/pgcluster.py:
+# the system's initdb and pg_ctl, or JOBSAPI_TEST_POSTGRES_URL).
 pytest: pytest-postgresql
 	$(BIN)/python -m pytest
 
 pytest-postgresql: $(PY_STAMP)
 	JOBSAPI_TEST_BACKEND=postgresql $(BIN)/python -m pytest -p no:cacheprovider \
-		-m "both_backends and not sqlite_only"
+		-m "(both_backends or postgresql_only) and not sqlite_only"
 
 bruno: $(PY_STAMP) $(NODE_STAMP)
 	$(BIN)/python tests/run_bruno.py

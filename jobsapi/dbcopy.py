@@ -144,15 +144,14 @@ def copy(source, source_name, target_name):
         with source.connection_context(), snapshot(source), target.connection_context():
             counts = row_counts(source)
             expected_job_counts = job_counts(source)
-            with dialect.write_transaction(target):
-                copy_rows(source, target, counts)
+            with dialect.write_transaction(target):  # checked before it commits: a copy
+                copy_rows(source, target, counts)      # that does not match leaves nothing
                 advance_sequences(target)
-            found = row_counts(target)
-            wrong = differences(counts, found)
-            if not wrong and job_counts(target) != expected_job_counts:
-                wrong = ["job_counts: its rows differ from the source's"]
-            if wrong:
-                raise CopyFailed("the copy does not match its source: " + "; ".join(wrong))
+                wrong = differences(counts, row_counts(target))
+                if not wrong and job_counts(target) != expected_job_counts:
+                    wrong = ["job_counts: its rows differ from the source's"]
+                if wrong:
+                    raise CopyFailed("the copy does not match its source: " + "; ".join(wrong))
             dialect.of(target).analyze(target)
     except (pw.DatabaseError, RuntimeError) as exc:  # RuntimeError: a newer schema there
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

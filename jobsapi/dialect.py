@@ -15,6 +15,7 @@ class SQLite:
     """SQLite: JSON text read with the JSON1 functions; this process's clock (one box)."""
 
     name = "sqlite"
+    refuses_nul = False  # text and JSON may hold U+0000
 
     @staticmethod
     def json_text(column, key):
@@ -50,6 +51,7 @@ class PostgreSQL:
     that pass over rows another transaction holds."""
 
     name = "postgresql"
+    refuses_nul = True  # no text or jsonb value holds U+0000: such a request is a 400
 
     @staticmethod
     def json_text(column, key):

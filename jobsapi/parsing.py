@@ -8,8 +8,10 @@ import re
 import urllib.parse
 
 import marshmallow as ma
+from flask import current_app
 from webargs.flaskparser import FlaskParser, abort
 
+from . import dialect
 from .errors import InvalidInput, first_message
 
 
@@ -30,7 +32,7 @@ NUL_MESSAGE = "Text in the request may not hold the NUL character (U+0000)."
 
 class HoldsNul(ValueError):
     """A string of the request holds U+0000, which no text column of PostgreSQL stores
-    (refused on SQLite too: a database must be copyable from one to the other)."""
+    (refused there; SQLite stores it)."""
 
 
 def _refuse_nul(value):
@@ -46,12 +48,17 @@ def _refuse_nul(value):
             _refuse_nul(item)
 
 
-def strict_json_loads(data):
+def refuses_nul():
+    """Whether the app's database refuses text holding NUL (PostgreSQL's does)."""
+    return dialect.of(current_app.extensions["jobsapi.db"]).refuses_nul
+
+
+def strict_json_loads(data, refuse_nul=False):
     """json.loads that refuses NaN and Infinity, which are not JSON, numbers beyond a
-    float's range, which would become them, strings that are not Unicode text, and the
-    NUL character (HoldsNul)."""
+    float's range, which would become them, strings that are not Unicode text, and, when
+    asked, the NUL character (HoldsNul)."""
     value = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
-    if "\\u0000" in data:
+    if refuse_nul and "\\u0000" in data:
         _refuse_nul(value)
     if SURROGATE_ESCAPE.search(data):
         # "\ud83d\ude00" is one character, but a lone half of such a pair is no text at
@@ -79,7 +86,7 @@ class Parser(FlaskParser):
         if not req.is_json:
             abort(415, message="Request body must be JSON (Content-Type: application/json).")
         try:
-            return strict_json_loads(body.decode("utf-8"))
+            return strict_json_loads(body.decode("utf-8"), refuse_nul=refuses_nul())
         except OverflowError:
             abort(400, message="A number in the request is too large.")
         except HoldsNul:
@@ -94,7 +101,7 @@ class Parser(FlaskParser):
             query = urllib.parse.unquote_to_bytes(req.query_string).decode("utf-8")
         except UnicodeDecodeError:
             abort(400, message="The query string is not valid UTF-8.")
-        if "\x00" in query:
+        if "\x00" in query and refuses_nul():
             abort(400, message=NUL_MESSAGE)
         return super().load_querystring(req, schema)
 

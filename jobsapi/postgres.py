@@ -8,13 +8,14 @@ import re
 import peewee as pw
 import psycopg
 from playhouse.pool import PooledPostgresqlDatabase
-from psycopg.adapt import AdaptersMap
+from psycopg.adapt import AdaptersMap, Dumper
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg.types.string import TextLoader
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.postgresql.sql"
 SCHEMES = ("postgresql://", "postgres://")
-PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@\s]*@")  # user:password@ in a URL
+# A URL's password: user:password@, or a password= parameter.
+PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@\s]*@|(\bpassword=)[^&\s]*")
 # Advisory lock keys (pg_advisory_xact_lock takes a bigint): the schema's, and the one each
 # writer of a kind holds for its read-then-write transaction.
 SCHEMA_LOCK = 0x6A6F6273_0001
@@ -43,7 +44,7 @@ def check_url(url):
 
 def redact(text):
     """`text` (a URL, or a message quoting one) with every URL's password as ***."""
-    return PASSWORD.sub(r"\1***@", text)
+    return PASSWORD.sub(lambda match: f"{match[1]}***@" if match[1] else f"{match[2]}***", text)
 
 
 class NaiveUTCLoader(TimestamptzLoader):
@@ -54,23 +55,36 @@ class NaiveUTCLoader(TimestamptzLoader):
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
+class NaiveUTCDumper(Dumper):
+    """A naive datetime sent as the UTC time it is (timestamptz): nothing depends on the
+    session's TimeZone, which a pooler may not pass on."""
+
+    oid = psycopg.adapters.types["timestamptz"].oid
+
+    def dump(self, obj):
+        if obj.tzinfo is None:
+            obj = obj.replace(tzinfo=dt.timezone.utc)
+        return str(obj).encode()
+
+
 def adapters():
-    """How this service's connections read values: JSON as its text (the models parse
-    it, as on SQLite) and timestamptz as naive UTC."""
+    """How this service's connections read and send values: JSON as its text (the models
+    parse it, as on SQLite), times as naive UTC."""
     adapters = AdaptersMap(psycopg.adapters)
     adapters.register_loader("json", TextLoader)
     adapters.register_loader("jsonb", TextLoader)
     adapters.register_loader("timestamptz", NaiveUTCLoader)
+    adapters.register_dumper(dt.datetime, NaiveUTCDumper)
     return adapters
 
 
 def open_database(url, pool_size):
-    """A pooled peewee database on `url` (checked): sessions in UTC, so naive times
-    written are read back unchanged; a request waits up to 10 s for a free connection."""
+    """A pooled peewee database on `url` (checked); a request waits up to 10 s for a free
+    connection."""
     return PooledPostgresqlDatabase(
         url, prefer_psycopg3=True, field_types=FIELD_TYPES, max_connections=pool_size,
         stale_timeout=600, timeout=10,
-        context=adapters(), options="-c TimeZone=UTC", connect_timeout=10,
+        context=adapters(), connect_timeout=10,
         application_name="jobsapi")
 
 

@@ -121,10 +121,10 @@ def _problems(job, change, admin, lease=None):
 
 def update_jobs(user, changes, now=None):
     """Apply every change (each with job_id) or none; return the updated jobs in order."""
-    now = now or database.now()
     admin = user.role == "admin"
     job_ids = [change if isinstance(change, ItemErrors) else change["job_id"] for change in changes]
     with database.writing():
+        now = now or database.now()  # in the transaction: times follow the order of writes
         jobs = _fetch(user, job_ids)
         leases = claims.running_attempts(jobs, now)
         problems = _check_all(job_ids, jobs, lambda job, index: _problems(
@@ -171,8 +171,8 @@ def _write_changes(changes, now):
 
 def delete_jobs(user, job_ids, now=None):
     """Soft-delete every job or none."""
-    now = now or database.now()
     with database.writing():
+        now = now or database.now()
         problems = _check_all(job_ids, _fetch(user, job_ids))
         if problems:
             raise BatchRejected(problems, items="job_ids")

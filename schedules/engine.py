@@ -161,10 +161,10 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
 
     def update(self, job_id, *, enabled=None, schedule=None, now=None):
         """Enable/disable (enabling also clears a stop) and/or change the schedule."""
-        now = now or self.clock()
         if schedule is not None:
             cron.validate_schedule(schedule)
         with write_transaction(self.db):
+            now = now or self.clock()  # in the transaction: times follow the order of writes
             row = self._row(job_id)
             if enabled is not None:
                 row.enabled = enabled
@@ -180,8 +180,8 @@ class Scheduler(Loop, SlotClaims, Runs, Leases):
 
     def set_stopped(self, job_id, stopped, now=None):
         """Stop or start the job's schedule; starting a disabled job is refused."""
-        now = now or self.clock()
         with write_transaction(self.db):
+            now = now or self.clock()  # in the transaction: times follow the order of writes
             row = self._row(job_id)
             if not stopped and not self.enabled(row):
                 raise NotScheduled(f"Job is disabled: enable it before starting it: {job_id}")

@@ -19,6 +19,10 @@ log = logging.getLogger("schedules")
 CHANNEL = "schedules_wake"
 PROBE_SECONDS = 5.0  # how long a fresh listener waits for its own test notification
 RECONNECT_SECONDS = (0.5, 1, 2, 5)  # waits between attempts after a drop, then the last
+# A listening connection only reads: TCP keepalives find a peer gone without a word (a
+# network cut, a failover) within about a minute, and the listener connects again.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+              "keepalives_count": 3}
 
 
 class NotifyBell(LocalBell):
@@ -77,14 +81,15 @@ class NotifyBell(LocalBell):
 
     def _listen(self):
         """Listen until closed: connect, LISTEN, check that notifications arrive, then
-        wake the loop on each; after a drop, connect again."""
+        wake the loop on each; after a drop (or any failure), connect again."""
         import psycopg
 
         attempt = 0
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.database.database, autocommit=True,
-                                     **self.database.connect_params) as connection:
+                                     **{**KEEPALIVES, **self.database.connect_params}
+                                     ) as connection:
                     self._connection = connection
                     connection.execute(f"LISTEN {CHANNEL}")
                     if attempt:
@@ -93,7 +98,7 @@ class NotifyBell(LocalBell):
                     self._probe(connection)
                     self._event.set()  # whatever was rung while away: look now
                     self._receive(connection)
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - the driver's, or the pool's (the probe)
                 if self._stopping.is_set():
                     return
                 if attempt == 0:

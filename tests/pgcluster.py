@@ -18,6 +18,10 @@ import psycopg
 
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]))
 SECRET_KEY = "test-secret-key-shared-by-every-instance-0123456789"
+# Unix socket only; no flushing (a throwaway cluster); a time zone far from UTC, so a time
+# read or written in the session's zone instead of UTC would show.
+SETTINGS = ("-c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            "-c max_connections=300 -c TimeZone=Pacific/Chatham")
 
 
 class Cluster:
@@ -53,9 +57,7 @@ class Cluster:
         data, socket_dir = self.directory / "data", str(self.directory)
         self._run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
         self._run(self._bin("pg_ctl"), "-D", str(data), "-l", str(self.directory / "log"),
-                  "-w", "start", "-o",
-                  f"-k {socket_dir} -c listen_addresses='' -c fsync=off "
-                  "-c max_connections=300 -c synchronous_commit=off")
+                  "-w", "start", "-o", f"-k {socket_dir} {SETTINGS}")
         self.url = f"postgresql://postgres@/postgres?host={socket_dir}"
         atexit.register(self.stop)
 
@@ -64,8 +66,7 @@ class Cluster:
         data = str(self.directory / "data")
         self._run(self._bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
         self._run(self._bin("pg_ctl"), "-D", data, "-l", str(self.directory / "log"), "-w",
-                  "start", "-o", f"-k {self.directory} -c listen_addresses='' -c fsync=off "
-                  "-c max_connections=300 -c synchronous_commit=off")
+                  "start", "-o", f"-k {self.directory} {SETTINGS}")
 
     def stop(self):
         if self.directory is None:

@@ -195,3 +195,18 @@ def test_the_served_htmx_is_the_pinned_package(world):
     installed = ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
     if installed.exists():
         assert served == installed.read_bytes()
+
+
+@pytest.mark.postgresql_only
+def test_text_holding_nul_is_refused_as_the_api_refuses_it(world):
+    """No PostgreSQL text holds U+0000: a 400 page there, nothing stored."""
+    signed_out = world.browser()
+    refused = signed_out.post("/dashboard/login", {"username": "ad\x00min", "password": "x"})
+    assert refused.status_code == 400
+    assert "may not hold the NUL character" in refused.get_data(as_text=True)
+    admin = world.browser("admin")
+    for path in ("/dashboard/jobs?model=a%00", "/dashboard/activity?action=%00"):
+        response = admin.get(path)
+        assert response.status_code == 400, path
+        assert "may not hold the NUL character" in response.get_data(as_text=True)
+    assert admin.get("/dashboard/jobs?model=a").status_code == 200

@@ -50,6 +50,7 @@ def start_with(tmp_path, **settings):
     ("postgresql://jobs:s3cret@/jobs?host=/nonexistent", "No such file or directory"),
     ("postgres://jobs:s3cret@127.0.0.1:1/jobs", "Connection refused"),
     ("postgresql://jobs:s3cret@[::1/jobs", "not a PostgreSQL URL libpq can read"),
+    ("postgresql://jobs@/jobs?host=/nonexistent&password=s3cret", "No such file or directory"),
 ])
 def test_a_postgresql_server_out_of_reach_is_one_line_without_its_password(tmp_path, url,
                                                                            reason):
@@ -57,7 +58,7 @@ def test_a_postgresql_server_out_of_reach_is_one_line_without_its_password(tmp_p
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("JOBSAPI_DATABASE: ") and reason in line, line
-    assert "s3cret" not in result.stderr + result.stdout and "jobs:***@" in line
+    assert "s3cret" not in result.stderr + result.stdout and "***" in line
     assert list(tmp_path.iterdir()) == []  # not taken for a file name
 
 

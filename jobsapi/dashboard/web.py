@@ -8,9 +8,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..auth import has_permission
-from ..errors import (BatchRejected, DomainError, Forbidden, IllegalChange, JobNotFound,
-                      LeaseLost, ServiceError, error_body)
+from ..errors import (BatchRejected, DomainError, Forbidden, IllegalChange, InvalidInput,
+                      JobNotFound, LeaseLost, ServiceError, error_body)
 from ..errorhandlers import batch_rejected, illegal_change, job_not_found, lease_lost
+from ..parsing import NUL_MESSAGE, refuses_nul
 from . import formats, signin
 
 blp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -21,7 +22,11 @@ WATCH, SETTINGS, ACTIVITIES = "jobs.work", "settings.update", "activities.read"
 
 @blp.before_request
 def guard():
-    """Every page but sign-in needs a signed-in user; every POST the CSRF token."""
+    """Every page but sign-in needs a signed-in user; every POST the CSRF token. On
+    PostgreSQL, text holding NUL is refused, as the API refuses it there."""
+    if refuses_nul() and any("\x00" in text for pairs in (request.args, request.form)
+                             for item in pairs.items(multi=True) for text in item):
+        raise InvalidInput(NUL_MESSAGE)
     if request.method == "POST":
         signin.check_csrf()
     if request.endpoint in OPEN_ENDPOINTS or signin.current_user() is not None:
