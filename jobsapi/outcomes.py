@@ -16,7 +16,7 @@ __all__ = ["LeaseLost", "attempts", "backoff", "cancel", "cancel_matching", "can
            "complete", "fail", "heartbeat", "release"]
 from .models import Job, JobAttempt
 from .secretkey import digest
-from .workjobs import visible_jobs
+from .workjobs import each_chunk, visible_jobs
 
 MAX_TOKENS = 100_000_000  # a reported totalTokens above this is not believed
 
@@ -154,23 +154,34 @@ def cancelable(jobs):
         (Job.status == "PROCESSING") & (Job.cancel_requested == False)))  # noqa: E712
 
 
-def cancel_matching(jobs, now=None):
+def cancel_matching(jobs):
     """Cancel every job among `jobs` (a query of jobs the user sees) as `cancel` would:
     the PENDING ones (and those whose lease lapsed) at once, the held ones when their
-    worker next reports; how many were canceled or asked to cancel."""
+    worker next reports; how many were canceled or asked to cancel (in chunks: see
+    each_chunk)."""
     with database.writing():
-        now = now or database.now()
-        reap(now)  # a lapsed lease first gives its job back, then the cancel applies
-        held = JobAttempt.select(JobAttempt.job).where(
+        reap(database.now())  # a lapsed lease first gives its job back, then the cancel applies
+
+    def held(now):
+        return JobAttempt.select(JobAttempt.job).where(
             (JobAttempt.outcome == "running") & (JobAttempt.lease_expires_at > now))
-        free = jobs.where((Job.status == "PENDING") | (
-            (Job.status == "PROCESSING") & Job.id.not_in(held)))
-        canceled = Job.update(status="CANCELED", cancel_requested=False, updated_at=now).where(
-            Job.id.in_(free.select(Job.id))).execute()
-        holding = jobs.where((Job.status == "PROCESSING") & Job.id.in_(held)
-                             & (Job.cancel_requested == False))  # noqa: E712
-        asked = Job.update(cancel_requested=True, updated_at=now).where(
-            Job.id.in_(holding.select(Job.id))).execute()
+
+    def free():
+        now = database.now()
+        return jobs.where((Job.status == "PENDING") | (
+            (Job.status == "PROCESSING") & Job.id.not_in(held(now))))
+
+    def holding():
+        return jobs.where((Job.status == "PROCESSING") & Job.id.in_(held(database.now()))
+                          & (Job.cancel_requested == False))  # noqa: E712
+
+    canceled = each_chunk(free, lambda ids, now: Job.update(
+        status="CANCELED", cancel_requested=False, updated_at=now).where(
+        Job.id.in_(ids) & Job.status.in_(["PENDING", "PROCESSING"])
+        & Job.id.not_in(held(now))).execute())
+    asked = each_chunk(holding, lambda ids, now: Job.update(
+        cancel_requested=True, updated_at=now).where(
+        Job.id.in_(ids) & (Job.status == "PROCESSING")).execute())
     return canceled + asked
 
 

@@ -244,9 +244,20 @@ def summarize(user, filters):
     return counts
 
 
-def _ids_of(jobs):
-    """The ids of a query's jobs, as a subquery an UPDATE can narrow itself by."""
-    return jobs.select(Job.id)
+def each_chunk(matching, change):
+    """Apply `change(ids, now)` to the jobs the query `matching()` finds, CHUNK of them at a
+    time in a write transaction of their own, until it finds none: a million jobs never
+    hold every other writer up. A change must move the jobs out of `matching` (as each
+    below does); how many changed."""
+    changed = 0
+    while True:
+        with database.writing():
+            now = database.now()
+            ids = [job.id for job in matching().select(Job.id).order_by(Job.id).limit(CHUNK)]
+            count = change(ids, now) if ids else 0
+        changed += count
+        if len(ids) < CHUNK or not count:
+            return changed
 
 
 def retryable(jobs):
@@ -254,19 +265,15 @@ def retryable(jobs):
     return jobs.where(Job.status == "ERROR_PROCESSING")
 
 
-def retry_matching(jobs, now=None):
+def retry_matching(jobs):
     """Every ERROR_PROCESSING job among `jobs` (a query of jobs the user sees) back to
     PENDING, due now, with its attempts counted afresh; how many moved."""
-    with database.writing():
-        now = now or database.now()
-        return Job.update(status="PENDING", available_at=now, attempts=0, snoozes=0,
-                          updated_at=now).where(Job.id.in_(_ids_of(retryable(jobs)))).execute()
+    return each_chunk(lambda: retryable(jobs), lambda ids, now: Job.update(
+        status="PENDING", available_at=now, attempts=0, snoozes=0, updated_at=now).where(
+        Job.id.in_(ids) & (Job.status == "ERROR_PROCESSING")).execute())
 
 
-def delete_matching(jobs, now=None):
+def delete_matching(jobs):
     """Soft-delete every job among `jobs` (a query of jobs the user sees); how many."""
-    with database.writing():
-        now = now or database.now()
-        live = jobs.where(Job.deleted_at.is_null())
-        return Job.update(deleted_at=now, updated_at=now).where(
-            Job.id.in_(_ids_of(live))).execute()
+    return each_chunk(lambda: jobs.where(Job.deleted_at.is_null()), lambda ids, now: Job.update(
+        deleted_at=now, updated_at=now).where(Job.id.in_(ids) & Job.deleted_at.is_null()).execute())

@@ -199,3 +199,18 @@ def test_changing_figures_refresh_every_5_s_while_the_tab_is_visible(world, path
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and text.lstrip().startswith(f'<div id="{fragment}"')
     assert "<html" not in text
+
+
+def test_acting_on_more_jobs_than_a_chunk_takes_them_all(world):
+    """All that match are acted on a chunk at a time (workjobs.each_chunk), each chunk its
+    own short write: more than one chunk is canceled, then deleted, whole."""
+    ids = world.jobs("admin", 700, model="many") + world.jobs("admin", 500, model="many")
+    browser = world.browser("admin")
+    for action, done, count in (("cancel", "canceled", 1200), ("delete", "deleted", 1200)):
+        answer = browser.post("/dashboard/jobs/action", {"action": action, "scope": "all",
+                                                         "model": "many", "confirmed": "yes"},
+                              htmx=True)
+        assert f"{count:,} jobs {done}." in answer.get_data(as_text=True)
+        if action == "cancel":
+            assert {world.job(job_id)["status"] for job_id in ids[::97]} == {"CANCELED"}
+    assert all(world.job(job_id) is None for job_id in ids[::97])

@@ -7,6 +7,7 @@ from .. import activity, failures, outcomes, workjobs
 from ..errors import InvalidInput
 from ..models import Job, User
 from ..states import STATUSES
+from ..waiting import jobs_due
 from . import selection
 from .web import blp, is_htmx, page, user
 
@@ -85,6 +86,8 @@ def job_action():
                                        if key not in ("csrf_token", "confirmed")],
                                back=_back(form))
     count = act(jobs)
+    if form["action"] == "retry" and count:
+        jobs_due()  # wake the claims waiting for work, here and on the other instances
     activity.record(f"work_jobs.{form['action']}", user=current, resource="work_job",
                     resource_id=named["jobIds"][0] if len(named.get("jobIds", ())) == 1
                     else None, details={**named, "count": count})
