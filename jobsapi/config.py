@@ -58,6 +58,7 @@ class Config:
     JOBSAPI_MAX_SNOOZES = 20  # rate-limited failures that do not count as attempts
     JOBSAPI_CLAIM_POLL_SECONDS = 0.5  # how often a waiting claim looks again unwoken
     JOBSAPI_DASHBOARD_SESSION_HOURS = 12  # a dashboard sign-in lasts this long
+    JOBSAPI_SECURE_COOKIES = False  # true: the session cookie is always Secure (https proxy)
 
     # How each overridable key is parsed from its environment string.
     PARSERS = {
@@ -93,6 +94,7 @@ class Config:
         "JOBSAPI_MAX_SNOOZES": int,
         "JOBSAPI_CLAIM_POLL_SECONDS": float,
         "JOBSAPI_DASHBOARD_SESSION_HOURS": float,
+        "JOBSAPI_SECURE_COOKIES": _flag,
     }
 
 

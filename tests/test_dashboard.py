@@ -5,8 +5,9 @@ import pathlib
 
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from conftest import ADMIN_PASSWORD, database_settings
 from dashboard_support import World
+from jobsapi import create_app
 
 pytestmark = pytest.mark.both_backends
 
@@ -210,3 +211,12 @@ def test_text_holding_nul_is_refused_as_the_api_refuses_it(world):
         assert response.status_code == 400, path
         assert "may not hold the NUL character" in response.get_data(as_text=True)
     assert admin.get("/dashboard/jobs?model=a").status_code == 200
+
+
+def test_secure_cookies_can_be_asked_for_behind_an_https_proxy(tmp_path):
+    """Behind a proxy serving https the service sees http: JOBSAPI_SECURE_COOKIES=true
+    marks the session cookie Secure all the same."""
+    app = create_app({**database_settings(tmp_path), "JOBSAPI_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                      "JOBSAPI_SECURE_COOKIES": True})
+    response = World(app).browser().sign_in("admin", ADMIN_PASSWORD)
+    assert response.status_code == 302 and "Secure" in response.headers["Set-Cookie"]

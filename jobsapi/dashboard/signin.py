@@ -34,6 +34,8 @@ def init_app(app):
         app.config["SECRET_KEY"] = hmac.new(key.encode(), b"jobsapi dashboard session",
                                             hashlib.sha256).hexdigest()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("JOBSAPI_SECURE_COOKIES"):  # served over https by a proxy in front
+        app.config["SESSION_COOKIE_SECURE"] = True
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # Flask's default: none
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if type(app.session_interface) is SecureCookieSessionInterface:  # a host's own stays
