@@ -2,6 +2,7 @@
 engine's DDL unchanged, and instances starting together apply it once."""
 
 import pathlib
+import sqlite3
 import threading
 
 import psycopg
@@ -126,3 +127,27 @@ def test_job_counts_follow_the_jobs_as_on_sqlite(fresh):
         counts = run("SELECT model, status, jobs FROM job_counts WHERE jobs <> 0"
                      " ORDER BY 1, 2").fetchall()
     assert counts == [("a", "PROCESSING", 1)]
+
+
+def test_it_has_the_indexes_and_triggers_of_schema_sql(fresh, tmp_path):
+    """The same named indexes (partial ones included: a lost job_runs_slot would let a
+    slot fire twice) and triggers as SQLite's DDL; unique or not alike."""
+    lite = sqlite3.connect(tmp_path / "schema.db")
+    lite.executescript(database.SCHEMA_PATH.read_text())
+    sqlite_indexes = {name: bool(unique) for name, unique in lite.execute(
+        "SELECT name, sql LIKE 'CREATE UNIQUE%' FROM sqlite_master WHERE type = 'index'"
+        " AND sql IS NOT NULL")}
+    sqlite_triggers = {name for (name,) in lite.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    url, db = fresh()
+    with db.connection_context():
+        database.apply_schema(db)
+    with psycopg.connect(url) as connection:
+        postgres_indexes = dict(connection.execute(
+            "SELECT indexname, indexdef LIKE 'CREATE UNIQUE%' FROM pg_indexes"
+            " WHERE schemaname = 'public' AND indexname NOT LIKE '%\\_pkey'"
+            " AND indexname NOT LIKE '%\\_key'").fetchall())
+        postgres_triggers = {name for (name,) in connection.execute(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+    assert postgres_indexes == sqlite_indexes
+    assert postgres_triggers == sqlite_triggers
