@@ -87,16 +87,19 @@ def check_password(username, password, address=None, now=None):
         from_here = LoginFailure.address.is_null()
     else:
         from_here = LoginFailure.address == address
-    _refuse_if_locked(recent & from_here, config["JOBSAPI_LOGIN_MAX_FAILURES"], window, now)
-    _refuse_if_locked(recent, config["JOBSAPI_LOGIN_MAX_FAILURES_PER_USER"], window, now)
+    # Each attempt counts as a failure until its password proves good: checked and
+    # recorded in one write, so guesses sent at once (to any instance) cannot all pass
+    # the check before the first is recorded.
+    with writing():
+        _refuse_if_locked(recent & from_here, config["JOBSAPI_LOGIN_MAX_FAILURES"], window, now)
+        _refuse_if_locked(recent, config["JOBSAPI_LOGIN_MAX_FAILURES_PER_USER"], window, now)
+        LoginFailure.delete().where(
+            (LoginFailure.username == username) & (LoginFailure.failed_at <= now - window)
+        ).execute()
+        LoginFailure.create(username=username, address=address, failed_at=now)
     user = User.get_or_none(User.username == username)
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not user or not valid or user.disabled:
-        with writing():
-            LoginFailure.delete().where(
-                (LoginFailure.username == username) & (LoginFailure.failed_at <= now - window)
-            ).execute()
-            LoginFailure.create(username=username, address=address, failed_at=now)
         raise Unauthorized(BAD_CREDENTIALS)
     # The owner's own mistakes are forgiven; failures from elsewhere keep counting.
     LoginFailure.delete().where((LoginFailure.username == username) & from_here).execute()

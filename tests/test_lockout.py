@@ -1,5 +1,6 @@
 """Login lockout per username and client address, with a looser ceiling per username."""
 
+import concurrent.futures
 from datetime import datetime, timedelta
 
 import pytest
@@ -78,6 +79,17 @@ def test_failures_spread_over_addresses_reach_the_per_username_ceiling(server):
     # No address reached its own limit (5), but the username did (8): locked everywhere.
     assert_error(login(server, "127.0.0.5", "dave", "dave-password"), 429)
     assert_error(login(server, "127.0.0.1", "dave", "dave-password"), 429)
+
+
+def test_guesses_sent_at_once_get_no_more_tries_than_the_limit(server):
+    """Twenty wrong guesses at once from one address: five are checked (401), the rest
+    refused (429), not all twenty checked because none was recorded yet."""
+    create_user(server, "hurried", "the-right-password")
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda n: login(server, "127.0.0.7", "hurried", f"guess-{n}"),
+                                range(20)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * 5 + [429] * 15, statuses
 
 
 def test_the_per_address_limit_is_counted_per_address_and_username(app):
