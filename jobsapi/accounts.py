@@ -40,16 +40,19 @@ def create_user(username, password, role="client", permissions=(), now=None):
 
 
 def update_user(user, changes):
-    """Apply role, permissions, disabled and password changes to a user."""
+    """Apply role, permissions, disabled and password changes to a user; the user as
+    stored. The user is read again in the write: two admins changing different fields
+    at once both keep their change."""
+    values = {field: changes[field] for field in ("role", "disabled") if field in changes}
     if "password" in changes:
-        user.password_hash = generate_password_hash(changes["password"])
-    for field in ("role", "disabled"):
-        if field in changes:
-            setattr(user, field, changes[field])
+        values["password_hash"] = generate_password_hash(changes["password"])
     if "permissions" in changes:
-        user.permissions = sorted(set(changes["permissions"]))
+        values["permissions"] = sorted(set(changes["permissions"]))
     with writing():
-        user.save()
+        user = User.get_by_id(user.id)
+        for field, value in values.items():
+            setattr(user, field, value)
+        user.save(only=[getattr(User, field) for field in values] or None)
         if user.disabled:
             _revoke(RefreshToken.user == user, database.now())
     auth_cache().forget_user(user.id)
