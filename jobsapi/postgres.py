@@ -16,8 +16,8 @@ SCHEMA_PATH = pathlib.Path(__file__).resolve().parent.parent / "schema.postgresq
 SCHEMES = ("postgresql://", "postgres://")
 # A URL's password: user:password@, or a password= parameter.
 PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@\s]*@|(\bpassword=)[^&\s]*")
-# Advisory lock keys (pg_advisory_xact_lock takes a bigint): the schema's, and the one each
-# writer of a kind holds for its read-then-write transaction.
+# The advisory lock (pg_advisory_xact_lock takes a bigint) a schema change is made under;
+# writers take turns on schedules.models.WRITERS_LOCK.
 SCHEMA_LOCK = 0x6A6F6273_0001
 # The models' types as schema.postgresql.sql declares them (a test creates the tables from
 # the models with these and compares).
