@@ -41,6 +41,15 @@ class LocalBell:
     def wake(self):
         self._event.set()
 
+    def heard(self):
+        """Another process rang: wake the loop, then tell the listeners."""
+        self._event.set()
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a listener must not stop the wake-ups
+                log.exception("a wake-up listener failed")
+
     def ring(self):
         """Wake the schedulers of other processes: a local bell reaches none."""
 
@@ -84,12 +93,7 @@ class Doorbell(LocalBell):
                 sock.recv(64)
             except OSError:
                 return
-            self._event.set()
-            for listener in list(self.listeners):
-                try:
-                    listener()
-                except Exception:  # a listener must not stop the wake-ups
-                    log.exception("a doorbell listener failed")
+            self.heard()
 
     def ring(self):
         """Wake every other scheduler on the database."""

@@ -134,9 +134,4 @@ class NotifyBell(LocalBell):
             for note in connection.notifies(timeout=1.0):
                 if note.payload == self.token or note.payload.startswith("probe-"):
                     continue
-                self._event.set()
-                for listener in list(self.listeners):
-                    try:
-                        listener()
-                    except Exception:  # a listener must not stop the wake-ups
-                        log.exception("a wake-up listener failed")
+                self.heard()
