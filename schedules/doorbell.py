@@ -41,7 +41,7 @@ class LocalBell:
     def wake(self):
         self._event.set()
 
-    def heard(self):
+    def _heard_ring(self):
         """Another process rang: wake the loop, then tell the listeners."""
         self._event.set()
         for listener in list(self.listeners):
@@ -93,7 +93,7 @@ class Doorbell(LocalBell):
                 sock.recv(64)
             except OSError:
                 return
-            self.heard()
+            self._heard_ring()
 
     def ring(self):
         """Wake every other scheduler on the database."""

@@ -134,4 +134,4 @@ class NotifyBell(LocalBell):
             for note in connection.notifies(timeout=1.0):
                 if note.payload == self.token or note.payload.startswith("probe-"):
                     continue
-                self.heard()
+                self._heard_ring()
