@@ -6,7 +6,7 @@ import peewee as pw
 
 from schedules.models import write_transaction
 
-from . import timeutil
+from . import postgres, timeutil
 
 __all__ = ["PostgreSQL", "SQLite", "of", "write_transaction"]
 
@@ -60,7 +60,6 @@ class PostgreSQL:
 
     @staticmethod
     def now(database):
-        from . import postgres
         return postgres.now(database)
 
     @staticmethod
@@ -70,7 +69,6 @@ class PostgreSQL:
 
     @staticmethod
     def analyze(database):
-        from . import postgres
         return postgres.analyze(database)
 
 
